@@ -1,0 +1,44 @@
+# dynoscope: make help lists the targets.
+SHELL := /usr/bin/env bash
+.SHELLFLAGS := -euo pipefail -c
+
+VERSION := $(shell cat VERSION)
+BUILD := build
+GO_LDFLAGS := -s -w -X main.version=$(VERSION)
+GO_BUILD := CGO_ENABLED=0 go build -trimpath -ldflags '$(GO_LDFLAGS)'
+DEMO_SECONDS ?= 40
+SHELL_FILES = $(shell git ls-files bin buildpack-test scripts .ci | xargs grep -l '^\#!/usr/bin/env bash' 2>/dev/null)
+
+.PHONY: help build test deps lint bench demo buildpack release local-up local-down local-native clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-13s %s\n", $$1, $$2}'
+
+build: ## build dynoscope and the demo app into build/
+	$(GO_BUILD) -o $(BUILD)/dynoscope ./agent/cmd/dynoscope
+	$(GO_BUILD) -o $(BUILD)/demoapp ./local/demoapp
+
+deps: ## install the Debian packages the tests need (or say how)
+	@scripts/deps.sh
+
+test: deps ## run every test CI runs
+	go vet ./...
+	go test -count=1 -timeout 40m ./...
+
+lint: deps ## gofmt, go vet, shellcheck and shfmt
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: run gofmt -w on the files above"; exit 1; }
+	go vet ./...
+	shellcheck $(SHELL_FILES)
+	shfmt -d $(SHELL_FILES)
+
+bench: build ## Go benchmarks, then the agent against Prometheus agent mode
+	go test -run '^$$' -bench . -benchmem -count 1 ./agent/... 
+	scripts/bench-agent.sh
+
+demo: build ## the demo app under dynoscope, printing what it would send
+	PORT=$${PORT:-5000} ENVIRONMENT=development DYNOSCOPE_APP=demo DYNOSCOPE_DRY_RUN=true \
+	DEMO_TRAFFIC=true DYNOSCOPE_SCRAPE_INTERVAL=10s DYNOSCOPE_SOCKET=$(CURDIR)/$(BUILD)/dynoscope.sock \
+	timeout --signal=TERM --preserve-status $(DEMO_SECONDS) $(BUILD)/dynoscope run -- $(BUILD)/demoapp
+
+clean: ## remove build output
+	rm -rf $(BUILD) dist
