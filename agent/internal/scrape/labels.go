@@ -1,0 +1,228 @@
+package scrape
+
+import (
+	"math"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/brainbytesai/dynoscope/agent/internal/series"
+)
+
+// arenaChunk is how many labels one arena allocation holds: the labels of
+// new series are copied into chunks, so a scrape allocates per chunk, not
+// per series.
+const arenaChunk = 4096
+
+// labeler gives the series of one target their final label set: the page's
+// labels cleaned up, the target and constant labels added, capped, sorted.
+// It reuses its buffers: not safe for concurrent use.
+type labeler struct {
+	target     series.Labels // job, instance and the constant labels, sorted
+	keep, drop *regexp.Regexp
+	families   map[string]*familyNames
+	floats     map[float64]string
+	exported   map[string]string
+	scratch    series.Labels
+	arena      []series.Label
+	fixes      [len(fixIndex)]int // by fixIndex, since the last takeFixes
+}
+
+// Indexes of labeler.fixes.
+var fixIndex = [...]string{fixLabelLimit, fixValueLength, fixInvalidUTF8, fixInvalidName}
+
+const (
+	iLabelLimit = iota
+	iValueLength
+	iInvalidUTF8
+	iInvalidName
+)
+
+// familyNames caches the sample names of a family and the keep/drop verdict
+// on each ("" when the sample name is dropped).
+type familyNames struct {
+	plain, bucket, sum, count string
+}
+
+// newLabeler builds the target's labels; job and instance win over constant
+// labels of the same name. A nil filter keeps everything.
+func newLabeler(job, instance string, constant map[string]string, keep, drop *regexp.Regexp) *labeler {
+	byName := map[string]string{}
+	for n, v := range constant {
+		byName[series.SanitizeLabelName(n)] = v
+	}
+	byName["job"] = job
+	byName["instance"] = instance
+	var target series.Labels
+	for n, v := range byName {
+		v, _ = series.SanitizeLabelValue(v)
+		if v == "" || n == series.MetricName {
+			continue
+		}
+		target = append(target, series.Label{Name: n, Value: v})
+	}
+	target.Sort()
+	return &labeler{
+		target:   target,
+		keep:     keep,
+		drop:     drop,
+		families: map[string]*familyNames{},
+		floats:   map[float64]string{},
+		exported: map[string]string{},
+	}
+}
+
+// names returns the sample names of a family, sanitised and filtered.
+func (lb *labeler) names(family string) *familyNames {
+	if fn, ok := lb.families[family]; ok {
+		return fn
+	}
+	if len(lb.families) > 100_000 { // a page inventing names: start over
+		clear(lb.families)
+	}
+	base := series.SanitizeMetricName(family)
+	if base != family {
+		lb.fixes[iInvalidName]++
+	}
+	fn := &familyNames{
+		plain:  lb.filter(base),
+		bucket: lb.filter(base + "_bucket"),
+		sum:    lb.filter(base + "_sum"),
+		count:  lb.filter(base + "_count"),
+	}
+	lb.families[family] = fn
+	return fn
+}
+
+func (lb *labeler) filter(name string) string {
+	if lb.keep != nil && !lb.keep.MatchString(name) {
+		return ""
+	}
+	if lb.drop != nil && lb.drop.MatchString(name) {
+		return ""
+	}
+	return name
+}
+
+// formatFloat renders le and quantile values as client_golang writes them,
+// so the text, OpenMetrics ("1.0") and protobuf forms of a page give the
+// same series.
+func (lb *labeler) formatFloat(f float64) string {
+	switch {
+	case math.IsInf(f, +1):
+		return "+Inf"
+	case math.IsInf(f, -1):
+		return "-Inf"
+	case math.IsNaN(f):
+		return "NaN"
+	}
+	if s, ok := lb.floats[f]; ok {
+		return s
+	}
+	if len(lb.floats) > 10_000 {
+		clear(lb.floats)
+	}
+	s := strconv.FormatFloat(f, 'g', -1, 64)
+	lb.floats[f] = s
+	return s
+}
+
+func (lb *labeler) isTarget(name string) bool {
+	for _, l := range lb.target {
+		if l.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// exportedName keeps a page label that clashes with a target label as
+// exported_<name>, as Prometheus does with honor_labels: false.
+func (lb *labeler) exportedName(name string) string {
+	if e, ok := lb.exported[name]; ok {
+		return e
+	}
+	e := "exported_" + name
+	lb.exported[name] = e
+	return e
+}
+
+// build returns the labels of one sample in a scratch buffer that is valid
+// until the next call: name is the final metric name, pairs the page's labels,
+// extra (le, quantile) an optional label of the expansion.
+func (lb *labeler) build(name string, pairs []*dto.LabelPair, extraName, extraValue string) series.Labels {
+	s := append(lb.scratch[:0], series.Label{Name: series.MetricName, Value: name})
+	for _, p := range pairs {
+		v := p.GetValue()
+		if v == "" {
+			continue
+		}
+		n := p.GetName()
+		if sn := series.SanitizeLabelName(n); sn != n {
+			lb.fixes[iInvalidName]++
+			n = sn
+		}
+		if n == series.MetricName {
+			continue
+		}
+		v, fix := series.SanitizeLabelValue(v)
+		if fix&series.FixInvalidUTF8 != 0 {
+			lb.fixes[iInvalidUTF8]++
+		}
+		if fix&series.FixTruncated != 0 {
+			lb.fixes[iValueLength]++
+		}
+		if lb.isTarget(n) {
+			n = lb.exportedName(n)
+		}
+		s = append(s, series.Label{Name: n, Value: v})
+	}
+	if extraName != "" {
+		s = append(s, series.Label{Name: extraName, Value: extraValue})
+	}
+	s = append(s, lb.target...)
+	slices.SortStableFunc(s, func(a, b series.Label) int { return strings.Compare(a.Name, b.Name) })
+	// A label twice on the page: the first one wins.
+	s = slices.CompactFunc(s, func(a, b series.Label) bool { return a.Name == b.Name })
+	if len(s) > series.MaxLabelsPerSeries {
+		s = lb.capLabels(s)
+	}
+	lb.scratch = s
+	return s
+}
+
+// capLabels drops page labels, greatest names first, until the series has
+// MaxLabelsPerSeries labels; __name__ and the target labels always stay.
+func (lb *labeler) capLabels(s series.Labels) series.Labels {
+	excess := len(s) - series.MaxLabelsPerSeries
+	for i := len(s) - 1; i > 0 && excess > 0; i-- {
+		if lb.isTarget(s[i].Name) {
+			continue
+		}
+		s = slices.Delete(s, i, i+1)
+		excess--
+		lb.fixes[iLabelLimit]++
+	}
+	return s
+}
+
+// keep copies labels out of the scratch buffer into the arena, for a series
+// that outlives this call.
+func (lb *labeler) keepLabels(s series.Labels) series.Labels {
+	if cap(lb.arena)-len(lb.arena) < len(s) {
+		lb.arena = make([]series.Label, 0, max(arenaChunk, len(s)))
+	}
+	n := len(lb.arena)
+	lb.arena = append(lb.arena, s...)
+	return lb.arena[n : n+len(s) : n+len(s)]
+}
+
+// takeFixes returns the fix counts since the last call and zeroes them.
+func (lb *labeler) takeFixes() [len(fixIndex)]int {
+	f := lb.fixes
+	lb.fixes = [len(fixIndex)]int{}
+	return f
+}

@@ -1,0 +1,387 @@
+package scrape
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"hash/maphash"
+	"log/slog"
+	"math"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/brainbytesai/dynoscope/agent/internal/series"
+)
+
+// source yields the metric families of one scrape. The families are valid
+// until the next call.
+type source interface {
+	families(ctx context.Context) ([]*dto.MetricFamily, error)
+}
+
+type httpSource struct {
+	f *httpFetcher
+	p parser
+}
+
+func (s *httpSource) families(ctx context.Context) ([]*dto.MetricFamily, error) {
+	body, contentType, err := s.f.fetch(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return s.p.parse(body, contentType)
+}
+
+type gatherSource struct{ g prometheus.Gatherer }
+
+// errGather marks the failure of an in-process gatherer.
+var errGather = errors.New("gather")
+
+func (s gatherSource) families(context.Context) ([]*dto.MetricFamily, error) {
+	mfs, err := s.g.Gather()
+	if err != nil && len(mfs) == 0 {
+		return nil, fmt.Errorf("%w: %w", errGather, err)
+	}
+	// A partial result is still forwarded, as promhttp's ContinueOnError does.
+	return mfs, nil
+}
+
+// loop scrapes one target. scrape runs on one goroutine at a time; Status
+// may be read from any.
+type loop struct {
+	job, url string // url is redacted
+	offset   time.Duration
+	src      source
+	lb       *labeler
+	limit    *series.Limit // nil: no budget (ScrapeOnce)
+	force    bool          // admit past the budget (in-process gatherers)
+	m        *metrics      // nil: not counted (ScrapeOnce)
+	logger   *slog.Logger
+	now      func() time.Time
+	timeout  time.Duration
+	logEvery time.Duration
+	hash     maphash.Hash // of label sets, seeded once
+
+	prev, cur           map[uint64]series.Labels // series of the last and the current scrape
+	up, dur, scraped    series.Labels
+	synthAdmitted       bool
+	lastLen             int
+	failing             bool
+	lastLog             time.Time
+	suppressed          int
+	dropLimit, dropDups int
+
+	mu     sync.Mutex // covers status
+	status TargetStatus
+}
+
+func newLoop(job, redacted, jitterKey string, src source, lb *labeler, interval time.Duration) *loop {
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(jitterKey))
+	l := &loop{
+		job:    job,
+		url:    redacted,
+		src:    src,
+		lb:     lb,
+		prev:   map[uint64]series.Labels{},
+		cur:    map[uint64]series.Labels{},
+		status: TargetStatus{Job: job, URL: redacted},
+	}
+	if interval > 0 {
+		l.offset = time.Duration(h.Sum64() % uint64(interval))
+	}
+	l.up = lb.keepLabels(lb.build("up", nil, "", ""))
+	l.dur = lb.keepLabels(lb.build("scrape_duration_seconds", nil, "", ""))
+	l.scraped = lb.keepLabels(lb.build("scrape_samples_scraped", nil, "", ""))
+	return l
+}
+
+// run scrapes every interval, starting at the target's stable offset within
+// the interval, until ctx is done.
+func (l *loop) run(ctx context.Context, interval time.Duration, app Appender) {
+	wait := l.offset - time.Duration(time.Now().UnixNano()%int64(interval))
+	if wait < 0 {
+		wait += interval
+	}
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return
+	case <-timer.C:
+	}
+	ticker := time.NewTicker(interval)
+	defer ticker.Stop()
+	for {
+		if res, _ := l.scrape(ctx); res.Samples != nil {
+			app.Append(res.Samples)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+	}
+}
+
+// scrape runs one scrape and returns its samples: the page's, staleness
+// markers and up/scrape_duration_seconds/scrape_samples_scraped. When ctx is
+// cancelled (shutdown) it returns no samples: no staleness markers at
+// shutdown, the next dyno continues the series.
+func (l *loop) scrape(ctx context.Context) (Result, error) {
+	start := l.now()
+	t0 := time.Now()
+	sctx, cancel := context.WithTimeout(ctx, l.timeout)
+	mfs, err := l.src.families(sctx)
+	timedOut := sctx.Err() != nil
+	cancel()
+	if ctx.Err() != nil {
+		return Result{}, ctx.Err()
+	}
+	ts := start.UnixMilli()
+	samples := make([]series.Sample, 0, l.lastLen+3)
+	var scraped int
+	if err == nil {
+		for _, mf := range mfs {
+			samples, scraped = l.expand(samples, scraped, mf, ts)
+		}
+		samples = l.markVanished(samples, ts)
+	} else {
+		err = fmt.Errorf("scrape %s: %w", l.url, err)
+		samples = l.markAll(samples, ts)
+	}
+	dur := time.Since(t0)
+	n := len(l.prev) // this scrape's series, now the last
+	up := 1.0
+	if err != nil {
+		up = 0
+	}
+	if l.limit != nil && !l.synthAdmitted {
+		l.limit.Force(3)
+		l.synthAdmitted = true
+	}
+	samples = append(samples,
+		series.Sample{Labels: l.up, T: ts, V: up},
+		series.Sample{Labels: l.dur, T: ts, V: dur.Seconds()},
+		series.Sample{Labels: l.scraped, T: ts, V: float64(scraped)})
+	l.lastLen = len(samples)
+	l.report(start, dur, n, err, timedOut)
+	return Result{Series: n, Scraped: scraped, Duration: dur, Samples: samples}, err
+}
+
+// expand turns a family into samples as Prometheus does: histograms into
+// _bucket{le} (+Inf included), _sum and _count; summaries into
+// {quantile}, _sum and _count.
+func (l *loop) expand(out []series.Sample, scraped int, mf *dto.MetricFamily, ts int64) ([]series.Sample, int) {
+	names := l.lb.names(mf.GetName())
+	for _, m := range mf.GetMetric() {
+		lp := m.GetLabel()
+		switch mf.GetType() {
+		case dto.MetricType_COUNTER:
+			out = l.add(out, names.plain, lp, "", "", m.GetCounter().GetValue(), ts)
+			scraped++
+		case dto.MetricType_GAUGE:
+			out = l.add(out, names.plain, lp, "", "", m.GetGauge().GetValue(), ts)
+			scraped++
+		case dto.MetricType_SUMMARY:
+			s := m.GetSummary()
+			for _, q := range s.GetQuantile() {
+				out = l.add(out, names.plain, lp, "quantile", l.lb.formatFloat(q.GetQuantile()), q.GetValue(), ts)
+			}
+			out = l.add(out, names.sum, lp, "", "", s.GetSampleSum(), ts)
+			out = l.add(out, names.count, lp, "", "", float64(s.GetSampleCount()), ts)
+			scraped += len(s.GetQuantile()) + 2
+		case dto.MetricType_HISTOGRAM, dto.MetricType_GAUGE_HISTOGRAM:
+			h := m.GetHistogram()
+			count := float64(h.GetSampleCount())
+			if h.SampleCountFloat != nil {
+				count = h.GetSampleCountFloat()
+			}
+			inf := false
+			for _, b := range h.GetBucket() {
+				c := float64(b.GetCumulativeCount())
+				if b.CumulativeCountFloat != nil {
+					c = b.GetCumulativeCountFloat()
+				}
+				inf = inf || math.IsInf(b.GetUpperBound(), +1)
+				out = l.add(out, names.bucket, lp, "le", l.lb.formatFloat(b.GetUpperBound()), c, ts)
+			}
+			if !inf {
+				out = l.add(out, names.bucket, lp, "le", "+Inf", count, ts)
+			}
+			out = l.add(out, names.sum, lp, "", "", h.GetSampleSum(), ts)
+			out = l.add(out, names.count, lp, "", "", count, ts)
+			scraped += len(h.GetBucket()) + 2
+			if !inf {
+				scraped++
+			}
+		default: // untyped
+			out = l.add(out, names.plain, lp, "", "", m.GetUntyped().GetValue(), ts)
+			scraped++
+		}
+	}
+	return out, scraped
+}
+
+// add appends one sample unless it is filtered, a duplicate, or over the
+// series budget.
+func (l *loop) add(out []series.Sample, name string, lp []*dto.LabelPair, extraName, extraValue string, v float64, ts int64) []series.Sample {
+	if name == "" { // dropped by keep/drop
+		return out
+	}
+	ls := l.lb.build(name, lp, extraName, extraValue)
+	h := hashLabels(&l.hash, ls)
+	if _, dup := l.cur[h]; dup {
+		l.dropDups++
+		return out
+	}
+	if old, ok := l.prev[h]; ok && equalLabels(old, ls) {
+		delete(l.prev, h)
+		ls = old
+	} else if ok {
+		l.dropDups++ // a hash collision: keep the series we have
+		return out
+	} else {
+		if !l.admit() {
+			l.dropLimit++
+			return out
+		}
+		ls = l.lb.keepLabels(ls)
+	}
+	l.cur[h] = ls
+	return append(out, series.Sample{Labels: ls, T: ts, V: v})
+}
+
+func (l *loop) admit() bool {
+	switch {
+	case l.limit == nil:
+		return true
+	case l.force:
+		l.limit.Force(1)
+		return true
+	}
+	return l.limit.TryAcquire()
+}
+
+// markVanished writes staleness markers for the series of the last scrape
+// that this one did not have, frees their slots, and makes this scrape's
+// series the last.
+func (l *loop) markVanished(out []series.Sample, ts int64) []series.Sample {
+	for _, ls := range l.prev {
+		out = append(out, series.Sample{Labels: ls, T: ts, V: series.Stale()})
+	}
+	if l.limit != nil {
+		l.limit.Release(len(l.prev))
+	}
+	clear(l.prev)
+	l.prev, l.cur = l.cur, l.prev
+	return out
+}
+
+// markAll marks every series of the last scrape stale after a failed scrape.
+func (l *loop) markAll(out []series.Sample, ts int64) []series.Sample {
+	clear(l.cur)
+	return l.markVanished(out, ts)
+}
+
+// report updates the status, the counters and the log.
+func (l *loop) report(start time.Time, dur time.Duration, n int, err error, timedOut bool) {
+	fixes := l.lb.takeFixes()
+	if l.m != nil {
+		for i, c := range fixes {
+			if c > 0 {
+				l.m.labelFixes.WithLabelValues(fixIndex[i]).Add(float64(c))
+			}
+		}
+		l.m.droppedLimit.Add(float64(l.dropLimit))
+		l.m.droppedInvalid.Add(float64(l.dropDups))
+	}
+	if l.dropLimit > 0 && l.logger != nil && l.limit != nil {
+		l.logger.Debug("series over the limit dropped", "job", l.job, "target", l.url, "dropped", l.dropLimit, "limit", l.limit.Max())
+	}
+	l.dropLimit, l.dropDups = 0, 0
+
+	l.mu.Lock()
+	l.status.Up = err == nil
+	l.status.LastScrape = start
+	l.status.LastDuration = dur.Seconds()
+	l.status.Series = n
+	l.status.LastError = ""
+	if err != nil {
+		l.status.LastError = err.Error()
+	}
+	l.mu.Unlock()
+
+	if err == nil {
+		if l.failing && l.logger != nil {
+			l.logger.Info("scrape recovered", "job", l.job, "target", l.url)
+		}
+		l.failing = false
+		return
+	}
+	reason := classify(err, timedOut)
+	if l.m != nil {
+		l.m.failures.WithLabelValues(reason).Inc()
+	}
+	if l.logger == nil {
+		return
+	}
+	if !l.failing || start.Sub(l.lastLog) >= l.logEvery {
+		l.logger.Warn("scrape failed", "job", l.job, "target", l.url, "reason", reason,
+			"failures_not_logged", l.suppressed, "err", err)
+		l.lastLog = start
+		l.suppressed = 0
+	} else {
+		l.suppressed++
+	}
+	l.failing = true
+}
+
+func classify(err error, timedOut bool) string {
+	switch {
+	case errors.Is(err, ErrBodyLimit):
+		return reasonBodyLimit
+	case errors.Is(err, ErrStatus):
+		return reasonStatus
+	case errors.Is(err, ErrParse):
+		return reasonParse
+	case errors.Is(err, errGather):
+		return reasonGather
+	case timedOut || errors.Is(err, context.DeadlineExceeded):
+		return reasonTimeout
+	}
+	return reasonNetwork
+}
+
+func (l *loop) getStatus() TargetStatus {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.status
+}
+
+func hashLabels(h *maphash.Hash, ls series.Labels) uint64 {
+	h.Reset()
+	for _, l := range ls {
+		h.WriteString(l.Name)
+		h.WriteByte(0xff)
+		h.WriteString(l.Value)
+		h.WriteByte(0xff)
+	}
+	return h.Sum64()
+}
+
+func equalLabels(a, b series.Labels) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
