@@ -114,9 +114,9 @@ type Dashboard struct {
 	UID         string `json:"uid"`
 	Title       string `json:"title"`
 	Panels      []Panel
-	Templating  struct{ List []Variable } `json:"templating"`
+	Templating  struct{ List []Variable }   `json:"templating"`
 	Annotations struct{ List []Annotation } `json:"annotations"`
-	Raw         map[string]any `json:"-"`
+	Raw         map[string]any              `json:"-"`
 }
 
 // Query is one query of a dashboard: a panel target, a variable or an
