@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-multierror"
+	"github.com/kelseyhightower/envconfig"
 	"github.com/stretchr/testify/require"
 )
 
@@ -138,7 +139,7 @@ func TestDefaults(t *testing.T) {
 
 func TestValidFull(t *testing.T) {
 	c, warnings, err := Load([]string{
-		"DYNO=web.1", "PORT=5000", "HEROKU_APP_NAME=shop",
+		"DYNO=web.1", "PORT=5000", "HEROKU_APP_NAME=shop", "HEROKU_DYNO_ID=1vac4117",
 		"GRAFANA_CLOUD_PROMETHEUS_URL=https://prometheus-prod-01.grafana.net",
 		"GRAFANA_CLOUD_PROMETHEUS_USER=123456",
 		"GRAFANA_CLOUD_PROMETHEUS_PASSWORD=" + secret,
@@ -376,4 +377,34 @@ func TestRedactURLs(t *testing.T) {
 		redactURLs("a=http://u:p@ss@h/x,http://h2,https://v:"+secret+"@h3"))
 	require.Equal(t, "http://tok@h", redactURLs("http://tok@h"))
 	require.Equal(t, "plain", redactURLs("plain"))
+}
+
+func TestHerokuWarnings(t *testing.T) {
+	_, warnings, err := Load([]string{
+		"DYNO=web.1", "DYNOSCOPE_APP=shop", "DYNOSCOPE_DRY_RUN=true",
+		"DYNOSCOPE_INSTANCE=dyno_id", "DYNOSCOPE_SHUTDOWN_TIMEOUT=45s",
+		"GRAFANA_CLOUD_LOKI_USER=42",
+	})
+	require.NoError(t, err)
+	require.Equal(t, []string{
+		"only one of GRAFANA_CLOUD_LOKI_USER and GRAFANA_CLOUD_LOKI_PASSWORD is set: basic auth needs both",
+		"DYNOSCOPE_INSTANCE=dyno_id but HEROKU_DYNO_ID is not set: instance is the dyno name (run heroku labs:enable runtime-dyno-metadata)",
+		"DYNOSCOPE_SHUTDOWN_TIMEOUT=45s: Heroku kills the dyno 30s after SIGTERM, so the flush may be cut short",
+	}, warnings)
+}
+
+// TestEnvconfigDecoders checks the parsed types also work with
+// envconfig.Process, for any other envconfig struct.
+func TestEnvconfigDecoders(t *testing.T) {
+	var spec struct {
+		Queue Size      `envconfig:"TEST_DYNOSCOPE_QUEUE"`
+		Rate  RateLimit `envconfig:"TEST_DYNOSCOPE_RATE"`
+	}
+	t.Setenv("TEST_DYNOSCOPE_QUEUE", "16MiB")
+	t.Setenv("TEST_DYNOSCOPE_RATE", "100/s,burst=500")
+	require.NoError(t, envconfig.Process("", &spec))
+	require.Equal(t, Size(16<<20), spec.Queue)
+	require.Equal(t, RateLimit{100, 500}, spec.Rate)
+	t.Setenv("TEST_DYNOSCOPE_QUEUE", "lots")
+	require.ErrorContains(t, envconfig.Process("", &spec), "is not a size")
 }

@@ -127,6 +127,7 @@ func Load(environ []string) (*Config, []string, error) {
 	}
 	warnings = append(warnings, unknownNames(env)...)
 	warnings = append(warnings, c.forwardingWarnings()...)
+	warnings = append(warnings, c.herokuWarnings(env)...)
 	if errs != nil {
 		errs.ErrorFormat = formatErrors
 	}
@@ -193,6 +194,9 @@ func decode(f fieldInfo, v reflect.Value, s string) error {
 	case *string:
 		if f.name == "ENVIRONMENT" {
 			s = strings.ToLower(s)
+		}
+		if f.name == "DYNOSCOPE_HEALTH_PATH" && s != "" && !strings.HasPrefix(s, "/") {
+			return fmt.Errorf("is not a path: use a path starting with / such as /health, or empty to turn the probe off")
 		}
 		if f.name == "DYNOSCOPE_BINARY_SHA256" && s != "" && !sha256Re.MatchString(s) {
 			return fmt.Errorf("is not a SHA-256: use 64 hexadecimal digits")

@@ -5,6 +5,7 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
+	"time"
 )
 
 // Print writes the effective configuration, one variable a line in
@@ -54,6 +55,27 @@ func (c *Config) forwardingWarnings() []string {
 	}
 	if c.Logs && c.LokiURL == nil {
 		w = append(w, "GRAFANA_CLOUD_LOKI_URL is not set: logs are not forwarded")
+	}
+	return w
+}
+
+// herokuWarnings flags settings that work but are probably not meant.
+func (c *Config) herokuWarnings(env map[string]string) []string {
+	var w []string
+	if (c.PrometheusUser == "") != (c.PrometheusPassword == "") {
+		w = append(w, "only one of GRAFANA_CLOUD_PROMETHEUS_USER and GRAFANA_CLOUD_PROMETHEUS_PASSWORD is set: basic auth needs both")
+	}
+	if (c.LokiUser == "") != (c.LokiPassword == "") {
+		w = append(w, "only one of GRAFANA_CLOUD_LOKI_USER and GRAFANA_CLOUD_LOKI_PASSWORD is set: basic auth needs both")
+	}
+	if env["DYNO"] == "" {
+		return w
+	}
+	if c.Instance == InstanceDynoID && env["HEROKU_DYNO_ID"] == "" {
+		w = append(w, "DYNOSCOPE_INSTANCE=dyno_id but HEROKU_DYNO_ID is not set: instance is the dyno name (run heroku labs:enable runtime-dyno-metadata)")
+	}
+	if c.ShutdownTimeout >= 30*time.Second {
+		w = append(w, fmt.Sprintf("DYNOSCOPE_SHUTDOWN_TIMEOUT=%s: Heroku kills the dyno 30s after SIGTERM, so the flush may be cut short", c.ShutdownTimeout))
 	}
 	return w
 }
