@@ -68,7 +68,6 @@ type loop struct {
 
 	prev, cur           map[uint64]series.Labels // series of the last and the current scrape
 	up, dur, scraped    series.Labels
-	synthAdmitted       bool
 	lastLen             int
 	failing             bool
 	lastLog             time.Time
@@ -159,10 +158,6 @@ func (l *loop) scrape(ctx context.Context) (Result, error) {
 	up := 1.0
 	if err != nil {
 		up = 0
-	}
-	if l.limit != nil && !l.synthAdmitted {
-		l.limit.Force(3)
-		l.synthAdmitted = true
 	}
 	samples = append(samples,
 		series.Sample{Labels: l.up, T: ts, V: up},

@@ -14,6 +14,11 @@ import (
 	"github.com/brainbytesai/dynoscope/agent/internal/series"
 )
 
+// syntheticSeries is how many series each target adds itself: up,
+// scrape_duration_seconds and scrape_samples_scraped. They are always sent
+// and take their slots of the budget when the target is added.
+const syntheticSeries = 3
+
 // Manager runs the scrape loops of a dyno: one per HTTP target and one per
 // in-process gatherer, all sharing the dyno's series budget. It is safe for
 // concurrent use; AddGatherer must be called before Run.
@@ -78,6 +83,7 @@ func NewManager(opts Options, app Appender, logger *slog.Logger, reg prometheus.
 			return nil, err
 		}
 		l.limit, l.m = limit, met
+		limit.Force(syntheticSeries)
 		m.loops = append(m.loops, l)
 	}
 	return m, nil
@@ -119,6 +125,7 @@ func (m *Manager) AddGatherer(job string, g prometheus.Gatherer) {
 		m.logger.Error("gatherer added after Run: ignored", "job", job)
 		return
 	}
+	m.limit.Force(syntheticSeries)
 	m.loops = append(m.loops, l)
 }
 
