@@ -96,10 +96,10 @@ func (r RateLimit) Enabled() bool { return r.PerSecond > 0 }
 // Config is the agent's effective configuration. Fields are set by Load;
 // after Load it is read-only and safe for concurrent reads.
 type Config struct {
-	PrometheusURL      *url.URL `envconfig:"GRAFANA_CLOUD_PROMETHEUS_URL" push:"/api/prom/push" desc:"remote write URL; a URL with no path gets /api/prom/push appended"`
+	PrometheusURL      *url.URL `envconfig:"GRAFANA_CLOUD_PROMETHEUS_URL" desc:"remote write URL; a URL with no path gets /api/prom/push appended"`
 	PrometheusUser     string   `envconfig:"GRAFANA_CLOUD_PROMETHEUS_USER" desc:"remote write basic auth user (instance ID)"`
 	PrometheusPassword string   `envconfig:"GRAFANA_CLOUD_PROMETHEUS_PASSWORD" secret:"true" desc:"remote write basic auth password (access policy token)"`
-	LokiURL            *url.URL `envconfig:"GRAFANA_CLOUD_LOKI_URL" push:"/loki/api/v1/push" desc:"Loki push URL; a URL with no path gets /loki/api/v1/push appended"`
+	LokiURL            *url.URL `envconfig:"GRAFANA_CLOUD_LOKI_URL" desc:"Loki push URL; a URL with no path gets /loki/api/v1/push appended"`
 	LokiUser           string   `envconfig:"GRAFANA_CLOUD_LOKI_USER" desc:"Loki basic auth user"`
 	LokiPassword       string   `envconfig:"GRAFANA_CLOUD_LOKI_PASSWORD" secret:"true" desc:"Loki basic auth password"`
 
@@ -178,6 +178,12 @@ var defaults = map[string]string{
 	"DYNOSCOPE_DISABLED":            DefaultDisabled,
 	"DYNOSCOPE_ONE_OFF":             DefaultOneOff,
 	"DYNOSCOPE_MEMORY_LIMIT":        DefaultMemoryLimit,
+}
+
+// pushPaths is appended to an endpoint URL given with no path.
+var pushPaths = map[string]string{
+	"GRAFANA_CLOUD_PROMETHEUS_URL": PrometheusPushPath,
+	"GRAFANA_CLOUD_LOKI_URL":       LokiPushPath,
 }
 
 // MetricsForwarding reports whether samples are sent: ENABLE_METRICS is true

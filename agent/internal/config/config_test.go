@@ -408,3 +408,14 @@ func TestEnvconfigDecoders(t *testing.T) {
 	t.Setenv("TEST_DYNOSCOPE_QUEUE", "lots")
 	require.ErrorContains(t, envconfig.Process("", &spec), "is not a size")
 }
+
+func BenchmarkLoad(b *testing.B) {
+	environ := append(os.Environ(), "PORT=5000", "DYNO=web.1", "DYNOSCOPE_LABELS=team=a,region=eu",
+		"GRAFANA_CLOUD_PROMETHEUS_URL=https://prom.example.com", "DYNOSCOPE_METRICS_DROP=go_gc_.*")
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, err := Load(environ); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

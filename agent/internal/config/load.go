@@ -35,7 +35,6 @@ type fieldInfo struct {
 	derived  bool // default computed by Load
 	anchored bool
 	size     bool
-	push     string
 	oneof    []string
 	desc     string
 }
@@ -58,7 +57,6 @@ func gatherFields() []fieldInfo {
 			derived:  f.Tag.Get("derived") == "true",
 			anchored: f.Tag.Get("anchored") == "true",
 			size:     f.Tag.Get("size") == "true",
-			push:     f.Tag.Get("push"),
 			desc:     f.Tag.Get("desc"),
 		}
 		if o := f.Tag.Get("oneof"); o != "" {
@@ -236,7 +234,7 @@ func decode(f fieldInfo, v reflect.Value, s string) error {
 		if s == "" {
 			return nil
 		}
-		u, err := parseURL(s, f.push)
+		u, err := parseURL(s, pushPaths[f.name])
 		if err != nil {
 			return err
 		}
@@ -325,7 +323,8 @@ func reErrText(err error) string {
 	return msg
 }
 
-// Validate checks what no single variable can: limits that must be
+// Validate checks what no single variable can (Load has already reported
+// each variable that does not parse): limits that must be
 // consistent, credentials that must not go over plain http, a status
 // address that must stay on loopback. It returns a *multierror.Error of
 // *VarError, or nil.
