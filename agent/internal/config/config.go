@@ -127,7 +127,7 @@ type Config struct {
 	LogFiles []string `envconfig:"DYNOSCOPE_LOG_FILES" desc:"comma-separated globs to follow"`
 	// LogRedact and LogDrop match anywhere in a line (unanchored); nil = unset.
 	LogRedact *regexp.Regexp `envconfig:"DYNOSCOPE_LOG_REDACT" desc:"extra redaction regex"`
-	// LogMinLevel is one of LogLevels, or empty for all lines.
+	// LogMinLevel is one of LogLevels, or empty for all lines (also written "all").
 	LogMinLevel      string         `envconfig:"DYNOSCOPE_LOG_MIN_LEVEL" oneof:"fatal,error,warn,info,debug,trace" desc:"lowest level shipped; empty = all"`
 	LogDrop          *regexp.Regexp `envconfig:"DYNOSCOPE_LOG_DROP" desc:"regex of lines not shipped"`
 	LogRateLimit     RateLimit      `envconfig:"DYNOSCOPE_LOG_RATE_LIMIT" desc:"N/s or N/m, optional ,burst=B; empty = none"`

@@ -201,7 +201,7 @@ func TestEnvironmentAndApp(t *testing.T) {
 		{"rails", []string{"RAILS_ENV=staging", "APP_ENV=x"}, "staging", UnknownApp},
 		{"app env", []string{"APP_ENV=QA"}, "qa", UnknownApp},
 		{"heroku", []string{"DYNO=worker.2", "HEROKU_APP_NAME=shop"}, "production", "shop"},
-		{"elsewhere", nil, "development", UnknownApp},
+		{"elsewhere", []string{"DYNOSCOPE_LOG_MIN_LEVEL=all"}, "development", UnknownApp},
 		{"app override", []string{"DYNOSCOPE_APP=shop-eu", "HEROKU_APP_NAME=shop"}, "development", "shop-eu"},
 	}
 	for _, tt := range tests {

@@ -180,6 +180,9 @@ func derive(name string, env map[string]string) (value, source, warning string) 
 // accepted; the caller prefixes NAME="value".
 func decode(f fieldInfo, v reflect.Value, s string) error {
 	if f.oneof != nil {
+		if f.name == "DYNOSCOPE_LOG_MIN_LEVEL" && strings.EqualFold(s, "all") {
+			s = ""
+		}
 		if s != "" && !slices.Contains(f.oneof, strings.ToLower(s)) {
 			return fmt.Errorf("is not accepted: use one of %s", strings.Join(f.oneof, ", "))
 		}
