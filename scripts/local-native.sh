@@ -33,7 +33,7 @@ native::render() {
 		"${REPO_DIR}/local/prometheus.yml" >"${dir}/local/prometheus.yml"
 	sed -e "s|http://alert-log:8080|http://${alertlog}|g" \
 		"${REPO_DIR}/local/alertmanager.yml" >"${dir}/local/alertmanager.yml"
-	sed -e "s|/loki|${dir}/loki|g" -e "s|http_listen_port: 3100|http_listen_port: ${loki##*:}|" \
+	sed -e "s|: /loki|: ${dir}/loki|g" -e "s|http_listen_port: 3100|http_listen_port: ${loki##*:}|" \
 		-e "s|grpc_listen_port: 9096|grpc_listen_port: 0|" \
 		"${REPO_DIR}/local/loki.yml" >"${dir}/local/loki.yml"
 	sed -e "s|http://prometheus:9090|http://${prometheus}|g" -e "s|http://loki:3100|http://${loki}|g" \
