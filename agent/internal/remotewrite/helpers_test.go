@@ -68,7 +68,8 @@ type reply struct {
 	status int
 	header map[string]string
 	body   string
-	hang   bool // never answer (until the client gives up)
+	hang   bool          // never answer (until the client gives up)
+	delay  time.Duration // answer late
 }
 
 // receiver is a remote write endpoint on a free 127.0.0.1 port that decodes
@@ -116,6 +117,7 @@ func (rc *receiver) serve(w http.ResponseWriter, r *http.Request) {
 		<-r.Context().Done()
 		return
 	}
+	time.Sleep(rep.delay) // a slow server, not a wait in the test
 	for k, v := range rep.header {
 		w.Header().Set(k, v)
 	}

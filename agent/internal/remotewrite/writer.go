@@ -173,7 +173,8 @@ type Writer struct {
 	sendMu sync.Mutex // held by whoever sends (Run, then Shutdown); covers head
 	head   *batch     // taken from the queue, not yet sent or dropped
 
-	stop         chan struct{} // closed by Shutdown: Run hands over
+	stop         chan struct{}   // closed by Shutdown: Run hands over
+	shutdownCtx  context.Context // Shutdown's, set before stop is closed
 	shutdownOnce sync.Once
 	summary      Summary
 
@@ -349,38 +350,47 @@ func (w *Writer) flushDue() {
 
 // Run sends queued batches, one request at a time in queue order, until ctx
 // is done or Shutdown takes over; it also flushes the pending batch at its
-// deadline. A request in flight when it stops is aborted and its batch is
-// kept for Shutdown, which sends it again. Run once.
+// deadline. When Shutdown is called, Run starts no new request or wait: a
+// request in flight finishes (within Shutdown's deadline) and Shutdown goes
+// on from there, so nothing is sent twice. Cancelling ctx aborts at once;
+// the batch in flight is then kept for Shutdown. Run once.
 func (w *Writer) Run(ctx context.Context) {
 	w.sendMu.Lock()
 	defer w.sendMu.Unlock()
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	reqCtx, cancelReq := context.WithCancel(ctx) // requests: until ctx, or Shutdown's deadline
+	defer cancelReq()
+	waitCtx, cancelWait := context.WithCancel(reqCtx) // pops and waits: until Shutdown is called
+	defer cancelWait()
 	go func() {
 		tick := time.NewTicker(max(w.opts.BatchDeadline/4, 5*time.Millisecond))
 		defer tick.Stop()
 		for {
 			select {
 			case <-w.stop:
-				cancel()
+				cancelWait()
+				select {
+				case <-w.shutdownCtx.Done():
+					cancelReq()
+				case <-reqCtx.Done():
+				}
 				return
-			case <-ctx.Done():
+			case <-reqCtx.Done():
 				return
 			case <-tick.C:
 				w.flushDue()
 			}
 		}
 	}()
-	for ctx.Err() == nil {
+	for waitCtx.Err() == nil {
 		if w.head == nil {
-			b, err := w.q.Pop(ctx)
+			b, err := w.q.Pop(waitCtx)
 			if err != nil {
 				return
 			}
 			w.head = b
 			w.m.QueueBytes.Set(float64(w.q.Bytes()))
 		}
-		if !w.deliver(ctx, w.head) {
+		if !w.deliver(reqCtx, waitCtx, w.head) {
 			return
 		}
 		w.head = nil
@@ -395,15 +405,16 @@ func (w *Writer) Run(ctx context.Context) {
 func (w *Writer) Shutdown(ctx context.Context) Summary {
 	w.shutdownOnce.Do(func() {
 		start := time.Now()
+		w.shutdownCtx = ctx
+		close(w.stop)
+		w.sendMu.Lock() // Run returns once its request in flight, if any, is answered
+		defer w.sendMu.Unlock()
 		w.mu.Lock()
 		w.closed = true
 		w.flushLocked()
 		w.mu.Unlock()
 		w.q.Close()
-		close(w.stop)
 
-		w.sendMu.Lock() // Run returns promptly once stop is closed
-		defer w.sendMu.Unlock()
 		for ctx.Err() == nil {
 			if w.head == nil {
 				b, ok := w.q.TryPop()
@@ -412,7 +423,7 @@ func (w *Writer) Shutdown(ctx context.Context) Summary {
 				}
 				w.head = b
 			}
-			if !w.deliver(ctx, w.head) {
+			if !w.deliver(ctx, ctx, w.head) {
 				break
 			}
 			w.head = nil
@@ -435,9 +446,11 @@ func (w *Writer) Shutdown(ctx context.Context) Summary {
 	return w.summary
 }
 
-// deliver sends b until it is accepted, rejected or too old (true), or ctx
-// ends first (false: b is still to be sent).
-func (w *Writer) deliver(ctx context.Context, b *batch) bool {
+// deliver sends b until it is accepted, rejected or too old (true), or
+// stops early (false: b is still to be sent): when reqCtx ends (it bounds
+// the requests), or waitCtx does (no new attempt or wait starts then, and
+// none that would outlast its deadline).
+func (w *Writer) deliver(reqCtx, waitCtx context.Context, b *batch) bool {
 	if w.opts.DryRun != nil {
 		if _, err := w.opts.DryRun.Write(b.data); err != nil {
 			w.setLastError(fmt.Errorf("dry run: %w", err))
@@ -448,6 +461,9 @@ func (w *Writer) deliver(ctx context.Context, b *batch) bool {
 		return true
 	}
 	for attempt := 0; ; attempt++ {
+		if waitCtx.Err() != nil {
+			return false
+		}
 		now := w.opts.Now()
 		expires := time.UnixMilli(b.oldest).Add(w.opts.MaxSampleAge) // too old from then on
 		if !now.Before(expires) {
@@ -455,8 +471,8 @@ func (w *Writer) deliver(ctx context.Context, b *batch) bool {
 			w.log.Warn("batch dropped: too old to send", "samples", b.samples, "age", now.Sub(time.UnixMilli(b.oldest)), "max_age", w.opts.MaxSampleAge)
 			return true
 		}
-		res, err := w.client.send(ctx, b.data)
-		if ctx.Err() != nil {
+		res, err := w.client.send(reqCtx, b.data)
+		if reqCtx.Err() != nil {
 			return false // aborted, not answered: the batch stays
 		}
 		w.observe(res)
@@ -491,10 +507,10 @@ func (w *Writer) deliver(ctx context.Context, b *batch) bool {
 		if ok, held := w.retryLog.allow(now); ok {
 			w.log.Warn("remote write failed, retrying", "err", err, "wait", wait, "attempt", attempt+1, "similar_since_last_log", held)
 		}
-		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < wait {
+		if deadline, ok := waitCtx.Deadline(); ok && time.Until(deadline) < wait {
 			return false // no retry would start before the deadline
 		}
-		if err := w.opts.Sleep(ctx, wait); err != nil {
+		if err := w.opts.Sleep(waitCtx, wait); err != nil {
 			return false
 		}
 	}

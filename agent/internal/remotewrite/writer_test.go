@@ -316,6 +316,19 @@ func TestShutdownFlushesPendingAndQueued(t *testing.T) {
 	require.EqualValues(t, 3, w.Status().Dropped[ReasonShutdown], "after Shutdown, Append counts what it refuses")
 }
 
+func TestShutdownLetsRequestInFlightFinish(t *testing.T) {
+	rc := newReceiver(t, reply{status: 204, delay: 200 * time.Millisecond})
+	w, _, _ := testWriter(t, rc.url(t), nil)
+	run(t, w)
+	w.Append(numbered(0, 10, time.Now()))
+	require.Eventually(t, func() bool { return rc.numCalls() == 1 }, wait, time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	sum := w.Shutdown(ctx) // while the request is in flight
+	require.EqualValues(t, 10, sum.Sent)
+	require.Equal(t, 1, rc.numCalls(), "answered once, not aborted and sent again")
+}
+
 func TestShutdownAbandonsAtDeadlineAndCounts(t *testing.T) {
 	script := make([]reply, 10000)
 	for i := range script {
