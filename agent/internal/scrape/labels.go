@@ -5,7 +5,6 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
-	"strings"
 
 	dto "github.com/prometheus/client_model/go"
 
@@ -26,7 +25,8 @@ type labeler struct {
 	families   map[string]*familyNames
 	floats     map[float64]string
 	exported   map[string]string
-	scratch    series.Labels
+	scratch    series.Labels // the page's labels of the series being built
+	merged     series.Labels // and merged with the target labels
 	arena      []series.Label
 	fixes      [len(fixIndex)]int // by fixIndex, since the last takeFixes
 }
@@ -183,15 +183,34 @@ func (lb *labeler) build(name string, pairs []*dto.LabelPair, extraName, extraVa
 	if extraName != "" {
 		s = append(s, series.Label{Name: extraName, Value: extraValue})
 	}
-	s = append(s, lb.target...)
-	slices.SortStableFunc(s, func(a, b series.Label) int { return strings.Compare(a.Name, b.Name) })
-	// A label twice on the page: the first one wins.
-	s = slices.CompactFunc(s, func(a, b series.Label) bool { return a.Name == b.Name })
-	if len(s) > series.MaxLabelsPerSeries {
-		s = lb.capLabels(s)
+	// The page's few labels are sorted by insertion, then merged with the
+	// sorted target labels.
+	for i := 1; i < len(s); i++ {
+		for j := i; j > 0 && s[j].Name < s[j-1].Name; j-- {
+			s[j], s[j-1] = s[j-1], s[j]
+		}
 	}
+	// A label twice on the page: the first one wins (the sort is stable).
+	s = slices.CompactFunc(s, func(a, b series.Label) bool { return a.Name == b.Name })
 	lb.scratch = s
-	return s
+	m := lb.merged[:0]
+	i, j := 0, 0
+	for i < len(s) && j < len(lb.target) {
+		if s[i].Name < lb.target[j].Name {
+			m = append(m, s[i])
+			i++
+		} else {
+			m = append(m, lb.target[j])
+			j++
+		}
+	}
+	m = append(m, s[i:]...)
+	m = append(m, lb.target[j:]...)
+	if len(m) > series.MaxLabelsPerSeries {
+		m = lb.capLabels(m)
+	}
+	lb.merged = m
+	return m
 }
 
 // capLabels drops page labels, greatest names first, until the series has

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -53,20 +54,22 @@ func (s gatherSource) families(context.Context) ([]*dto.MetricFamily, error) {
 // loop scrapes one target. scrape runs on one goroutine at a time; Status
 // may be read from any.
 type loop struct {
-	job, url string // url is redacted
-	offset   time.Duration
-	src      source
-	lb       *labeler
-	limit    *series.Limit // nil: no budget (ScrapeOnce)
-	force    bool          // admit past the budget (in-process gatherers)
-	m        *metrics      // nil: not counted (ScrapeOnce)
-	logger   *slog.Logger
-	now      func() time.Time
-	timeout  time.Duration
-	logEvery time.Duration
-	hash     maphash.Hash // of label sets, seeded once
+	job, url    string // url is redacted
+	offset      time.Duration
+	src         source
+	lb          *labeler
+	limit       *series.Limit // nil: no budget (ScrapeOnce)
+	force       bool          // admit past the budget (in-process gatherers)
+	m           *metrics      // nil: not counted (ScrapeOnce)
+	limitWarned *atomic.Bool  // shared by the Manager's loops: the limit was logged once
+	logger      *slog.Logger
+	now         func() time.Time
+	timeout     time.Duration
+	logEvery    time.Duration
+	hash        maphash.Hash // of label sets, seeded once
 
-	prev, cur           map[uint64]series.Labels // series of the last and the current scrape
+	active              map[uint64]*activeSeries // by label hash: the series admitted and not yet stale
+	gen                 uint64                   // number of the current scrape
 	up, dur, scraped    series.Labels
 	lastLen             int
 	failing             bool
@@ -86,8 +89,7 @@ func newLoop(job, redacted, jitterKey string, src source, lb *labeler, interval 
 		url:    redacted,
 		src:    src,
 		lb:     lb,
-		prev:   map[uint64]series.Labels{},
-		cur:    map[uint64]series.Labels{},
+		active: map[uint64]*activeSeries{},
 		status: TargetStatus{Job: job, URL: redacted},
 	}
 	if interval > 0 {
@@ -142,6 +144,7 @@ func (l *loop) scrape(ctx context.Context) (Result, error) {
 		return Result{}, ctx.Err()
 	}
 	ts := start.UnixMilli()
+	l.gen++
 	samples := make([]series.Sample, 0, l.lastLen+3)
 	var scraped int
 	if err == nil {
@@ -154,7 +157,7 @@ func (l *loop) scrape(ctx context.Context) (Result, error) {
 		samples = l.markAll(samples, ts)
 	}
 	dur := time.Since(t0)
-	n := len(l.prev) // this scrape's series, now the last
+	n := len(l.active)
 	up := 1.0
 	if err != nil {
 		up = 0
@@ -230,25 +233,31 @@ func (l *loop) add(out []series.Sample, name string, lp []*dto.LabelPair, extraN
 	}
 	ls := l.lb.build(name, lp, extraName, extraValue)
 	h := hashLabels(&l.hash, ls)
-	if _, dup := l.cur[h]; dup {
+	a, ok := l.active[h]
+	switch {
+	case ok && a.seen == l.gen: // twice on the page
 		l.dropDups++
 		return out
-	}
-	if old, ok := l.prev[h]; ok && equalLabels(old, ls) {
-		delete(l.prev, h)
-		ls = old
-	} else if ok {
-		l.dropDups++ // a hash collision: keep the series we have
+	case ok && !equalLabels(a.labels, ls): // a hash collision: keep the series we have
+		l.dropDups++
 		return out
-	} else {
+	case ok:
+		a.seen = l.gen
+	default:
 		if !l.admit() {
 			l.dropLimit++
 			return out
 		}
-		ls = l.lb.keepLabels(ls)
+		a = &activeSeries{labels: l.lb.keepLabels(ls), seen: l.gen}
+		l.active[h] = a
 	}
-	l.cur[h] = ls
-	return append(out, series.Sample{Labels: ls, T: ts, V: v})
+	return append(out, series.Sample{Labels: a.labels, T: ts, V: v})
+}
+
+// activeSeries is a series of this target that holds a slot of the budget.
+type activeSeries struct {
+	labels series.Labels
+	seen   uint64 // the last scrape that had it
 }
 
 func (l *loop) admit() bool {
@@ -262,24 +271,26 @@ func (l *loop) admit() bool {
 	return l.limit.TryAcquire()
 }
 
-// markVanished writes staleness markers for the series of the last scrape
-// that this one did not have, frees their slots, and makes this scrape's
-// series the last.
+// markVanished writes staleness markers for the series that this scrape did
+// not have, and frees their slots.
 func (l *loop) markVanished(out []series.Sample, ts int64) []series.Sample {
-	for _, ls := range l.prev {
-		out = append(out, series.Sample{Labels: ls, T: ts, V: series.Stale()})
+	gone := 0
+	for h, a := range l.active {
+		if a.seen != l.gen {
+			out = append(out, series.Sample{Labels: a.labels, T: ts, V: series.Stale()})
+			delete(l.active, h)
+			gone++
+		}
 	}
 	if l.limit != nil {
-		l.limit.Release(len(l.prev))
+		l.limit.Release(gone)
 	}
-	clear(l.prev)
-	l.prev, l.cur = l.cur, l.prev
 	return out
 }
 
-// markAll marks every series of the last scrape stale after a failed scrape.
+// markAll marks every series stale after a failed scrape.
 func (l *loop) markAll(out []series.Sample, ts int64) []series.Sample {
-	clear(l.cur)
+	l.gen++ // no series was seen in this scrape
 	return l.markVanished(out, ts)
 }
 
@@ -295,8 +306,13 @@ func (l *loop) report(start time.Time, dur time.Duration, n int, err error, time
 		l.m.droppedLimit.Add(float64(l.dropLimit))
 		l.m.droppedInvalid.Add(float64(l.dropDups))
 	}
-	if l.dropLimit > 0 && l.logger != nil && l.limit != nil {
-		l.logger.Debug("series over the limit dropped", "job", l.job, "target", l.url, "dropped", l.dropLimit, "limit", l.limit.Max())
+	if l.dropLimit > 0 && l.logger != nil && l.limitWarned != nil {
+		if l.limitWarned.CompareAndSwap(false, true) {
+			l.logger.Warn("series limit reached: new series are dropped (counted in dynoscope_remote_write_samples_dropped_total{reason=\"series_limit\"}); raise DYNOSCOPE_MAX_SERIES or drop metrics with DYNOSCOPE_METRICS_DROP",
+				"job", l.job, "target", l.url, "limit", l.limit.Max())
+		} else {
+			l.logger.Debug("series over the limit dropped", "job", l.job, "target", l.url, "dropped", l.dropLimit, "limit", l.limit.Max())
+		}
 	}
 	l.dropLimit, l.dropDups = 0, 0
 

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -23,12 +24,13 @@ const syntheticSeries = 3
 // in-process gatherer, all sharing the dyno's series budget. It is safe for
 // concurrent use; AddGatherer must be called before Run.
 type Manager struct {
-	opts    Options
-	app     Appender
-	logger  *slog.Logger
-	metrics *metrics
-	limit   *series.Limit
-	client  *http.Client
+	opts        Options
+	app         Appender
+	logger      *slog.Logger
+	metrics     *metrics
+	limit       *series.Limit
+	client      *http.Client
+	limitWarned atomic.Bool
 
 	mu      sync.Mutex // covers loops and running
 	loops   []*loop
@@ -108,6 +110,7 @@ func (m *Manager) setup(l *loop) {
 	l.now = m.opts.Now
 	l.timeout = m.opts.Timeout
 	l.logEvery = m.opts.ErrorLogInterval
+	l.limitWarned = &m.limitWarned
 }
 
 // AddGatherer adds an in-process target scraped like the others, with job as

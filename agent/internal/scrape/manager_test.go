@@ -425,6 +425,7 @@ func TestSeriesLimit(t *testing.T) {
 	require.Equal(t, 6, scrape(a).Series)
 	require.Equal(t, 20.0, env.gauge(t, "dynoscope_active_series"))
 	require.Equal(t, 8.0, dropped())
+	require.Equal(t, 1, strings.Count(env.log.String(), "series limit reached"), "warned once, then counted")
 }
 
 func TestGatherer(t *testing.T) {

@@ -1,0 +1,168 @@
+package scrape
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	"github.com/stretchr/testify/require"
+)
+
+// generatedPage is a 10k-series page: counters and gauges with three labels,
+// and a histogram with 150 label sets.
+func generatedPage() []byte {
+	var b strings.Builder
+	for f := 0; f < 8; f++ {
+		typ := "counter"
+		if f >= 5 {
+			typ = "gauge"
+		}
+		fmt.Fprintf(&b, "# HELP family_%d_total A generated family.\n# TYPE family_%d_total %s\n", f, f, typ)
+		for i := 0; i < 1000; i++ {
+			fmt.Fprintf(&b, "family_%d_total{method=\"GET\",path=\"/api/v1/items/%d\",status_code=\"%d\"} %d\n", f, i/10, 200+i%10, i*17)
+		}
+	}
+	b.WriteString("# HELP http_request_duration_seconds Latency.\n# TYPE http_request_duration_seconds histogram\n")
+	les := []string{"0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "5", "+Inf"}
+	for i := 0; i < 150; i++ {
+		for j, le := range les {
+			fmt.Fprintf(&b, "http_request_duration_seconds_bucket{method=\"GET\",path=\"/p/%d\",status_code=\"200\",le=\"%s\"} %d\n", i, le, j*10)
+		}
+		fmt.Fprintf(&b, "http_request_duration_seconds_sum{method=\"GET\",path=\"/p/%d\",status_code=\"200\"} 12.5\n", i)
+		fmt.Fprintf(&b, "http_request_duration_seconds_count{method=\"GET\",path=\"/p/%d\",status_code=\"200\"} 100\n", i)
+	}
+	return []byte(b.String())
+}
+
+func benchPages(b *testing.B) []struct {
+	name string
+	body []byte
+} {
+	return []struct {
+		name string
+		body []byte
+	}{
+		{"node_exporter", readFixture(b, "node_exporter-1.5.0.txt")},
+		{"generated10k", generatedPage()},
+	}
+}
+
+// BenchmarkBareParse is the reference: expfmt's text parser alone.
+func BenchmarkBareParse(b *testing.B) {
+	for _, p := range benchPages(b) {
+		b.Run(p.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(p.body)))
+			for b.Loop() {
+				tp := expfmt.NewTextParser(model.UTF8Validation)
+				if _, err := tp.TextToMetricFamilies(bytes.NewReader(p.body)); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkParseLabel is this package's work on a page already fetched:
+// parse, expand, label, hash, budget and staleness, in steady state (the
+// same series each scrape, as in production).
+func BenchmarkParseLabel(b *testing.B) {
+	for _, p := range benchPages(b) {
+		b.Run(p.name, func(b *testing.B) {
+			l := testLoop(b, &bodySource{body: p.body, contentType: ctText})
+			res, err := l.scrape(context.Background())
+			require.NoError(b, err)
+			b.ReportMetric(float64(res.Series), "series")
+			b.ReportAllocs()
+			b.SetBytes(int64(len(p.body)))
+			for b.Loop() {
+				if _, err := l.scrape(context.Background()); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkScrape adds the HTTP round trip over loopback (gzip off).
+func BenchmarkScrape(b *testing.B) {
+	for _, p := range benchPages(b) {
+		b.Run(p.name, func(b *testing.B) {
+			_, u := startTarget(b, func(w http.ResponseWriter, _ *http.Request) {
+				w.Header().Set("Content-Type", ctText)
+				_, _ = w.Write(p.body)
+			})
+			env := newTestManager(b, Options{Targets: []Target{{Job: "app", URL: u}}})
+			l := env.m.loops[0]
+			_, err := l.scrape(context.Background())
+			require.NoError(b, err)
+			b.ReportAllocs()
+			b.SetBytes(int64(len(p.body)))
+			for b.Loop() {
+				if _, err := l.scrape(context.Background()); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkOpenMetricsDecoder measures expfmt's own OpenMetrics decoder,
+// which this package does not use (see parser), against BenchmarkParseLabel.
+func BenchmarkOpenMetricsDecoder(b *testing.B) {
+	body := readFixture(b, "node_exporter-1.5.0.openmetrics.txt")
+	b.Run("expfmt", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			dec := expfmt.NewDecoder(bytes.NewReader(body), expfmt.FmtOpenMetrics_1_0_0)
+			mf := &dto.MetricFamily{}
+			for {
+				if err := dec.Decode(mf); err != nil {
+					break
+				}
+			}
+		}
+	})
+	b.Run("normalised", func(b *testing.B) {
+		var p parser
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := p.parse(body, ctOpenMetrics); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// fixedSource returns the same parsed families each time: it isolates the
+// labelling work from the parse.
+type fixedSource struct{ fams []*dto.MetricFamily }
+
+func (s fixedSource) families(context.Context) ([]*dto.MetricFamily, error) { return s.fams, nil }
+
+// BenchmarkLabelOnly is BenchmarkParseLabel without the parse: expand,
+// label, hash, budget, staleness and the synthetic samples.
+func BenchmarkLabelOnly(b *testing.B) {
+	for _, p := range benchPages(b) {
+		b.Run(p.name, func(b *testing.B) {
+			var ps parser
+			fams, err := ps.parse(p.body, ctText)
+			require.NoError(b, err)
+			l := testLoop(b, fixedSource{fams: fams})
+			_, err = l.scrape(context.Background())
+			require.NoError(b, err)
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := l.scrape(context.Background()); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
