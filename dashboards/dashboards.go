@@ -10,11 +10,15 @@
 package dashboards
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"sort"
 	"strings"
 
@@ -307,4 +311,53 @@ func keys(m map[string]bool) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// LogQLResult is what logql-check/check.mjs says about one query: parse
+// errors (none when it parses) and the label names its selectors, label
+// filters and groupings use.
+type LogQLResult struct {
+	Query  string   `json:"query"`
+	Errors []string `json:"errors"`
+	Labels []string `json:"labels"`
+}
+
+// ErrLogQLChecker means node or the npm packages of logql-check are missing;
+// the error says how to install them.
+var ErrLogQLChecker = errors.New("LogQL checker not installed")
+
+// CheckLogQL parses queries offline with Grafana's LogQL grammar
+// (@grafana/lezer-logql, run by node from the logql-check directory next to
+// this file; install it with npm ci --prefix dashboards/logql-check).
+func CheckLogQL(queries []string) ([]LogQLResult, error) {
+	node, err := exec.LookPath("node")
+	if err != nil {
+		return nil, fmt.Errorf("%w: node not found: install Node.js 18+ (apt-get install nodejs npm), then npm ci --prefix dashboards/logql-check", ErrLogQLChecker)
+	}
+	_, file, _, ok := runtime.Caller(0)
+	if !ok {
+		return nil, errors.New("check logql: no caller information")
+	}
+	dir := filepath.Join(filepath.Dir(file), "logql-check")
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", "@grafana", "lezer-logql")); err != nil {
+		return nil, fmt.Errorf("%w: run npm ci --prefix dashboards/logql-check", ErrLogQLChecker)
+	}
+	in, err := json.Marshal(queries)
+	if err != nil {
+		return nil, fmt.Errorf("check logql: %w", err)
+	}
+	var out, stderr bytes.Buffer
+	cmd := exec.Command(node, filepath.Join(dir, "check.mjs"))
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = bytes.NewReader(in), &out, &stderr
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("check logql: %w: %s", err, stderr.String())
+	}
+	var results []LogQLResult
+	if err := json.Unmarshal(out.Bytes(), &results); err != nil {
+		return nil, fmt.Errorf("check logql: %w", err)
+	}
+	if len(results) != len(queries) {
+		return nil, fmt.Errorf("check logql: %d results for %d queries", len(results), len(queries))
+	}
+	return results, nil
 }

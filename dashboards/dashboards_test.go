@@ -1,11 +1,6 @@
 package dashboards
 
 import (
-	"bytes"
-	"encoding/json"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -160,7 +155,8 @@ func TestLogQLParses(t *testing.T) {
 	for i, q := range queries {
 		exprs[i] = Substitute(q.Expr, TestValues)
 	}
-	results := CheckLogQL(t, exprs)
+	results, err := CheckLogQL(exprs)
+	require.NoError(t, err)
 	for i, r := range results {
 		require.Empty(t, r.Errors, "%s: %s", queries[i].Where, r.Query)
 		for _, l := range r.Labels {
@@ -168,40 +164,11 @@ func TestLogQLParses(t *testing.T) {
 		}
 	}
 	// The checker does reject broken LogQL.
-	bad := CheckLogQL(t, []string{`sum by (level (count_over_time({app="demo"}[1m]))`, `{app="demo" |= }`})
+	bad, err := CheckLogQL([]string{`sum by (level (count_over_time({app="demo"}[1m]))`, `{app="demo" |= }`})
+	require.NoError(t, err)
 	for _, r := range bad {
 		require.NotEmpty(t, r.Errors, r.Query)
 	}
-}
-
-// LogQLResult is what logql-check/check.mjs says about one query.
-type LogQLResult struct {
-	Query  string   `json:"query"`
-	Errors []string `json:"errors"`
-	Labels []string `json:"labels"`
-}
-
-// CheckLogQL parses queries with logql-check/check.mjs. It fails the test
-// with an install hint when node or the npm packages are missing.
-func CheckLogQL(t testing.TB, queries []string) []LogQLResult {
-	t.Helper()
-	node, err := exec.LookPath("node")
-	require.NoError(t, err, "node is needed to parse LogQL: install Node.js 18+ (apt-get install nodejs npm), then npm ci --prefix dashboards/logql-check")
-	dir, err := filepath.Abs("logql-check")
-	require.NoError(t, err)
-	_, err = os.Stat(filepath.Join(dir, "node_modules", "@grafana", "lezer-logql"))
-	require.NoError(t, err, "the LogQL parser is not installed: run npm ci --prefix dashboards/logql-check")
-
-	in, err := json.Marshal(queries)
-	require.NoError(t, err)
-	var out, stderr bytes.Buffer
-	cmd := exec.Command(node, filepath.Join(dir, "check.mjs"))
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = bytes.NewReader(in), &out, &stderr
-	require.NoError(t, cmd.Run(), "check.mjs: %s", stderr.String())
-	var results []LogQLResult
-	require.NoError(t, json.Unmarshal(out.Bytes(), &results))
-	require.Len(t, results, len(queries))
-	return results
 }
 
 func TestSubstitute(t *testing.T) {
