@@ -44,7 +44,17 @@ func (e *StatusError) Error() string {
 	return fmt.Sprintf("remote write %s: HTTP %d: %s", e.Endpoint, e.StatusCode, e.Body)
 }
 
-// client sends already-encoded WriteRequests. Safe for concurrent use.
+// sender is the Writer's seam to the wire: it takes an already encoded
+// and compressed WriteRequest (so a retry resends identical bytes), like
+// Prometheus' storage/remote WriteClient.
+type sender interface {
+	send(ctx context.Context, body []byte) (response, error)
+}
+
+var _ sender = (*client)(nil)
+
+// client sends already-encoded WriteRequests over HTTP. Safe for
+// concurrent use.
 type client struct {
 	url       *url.URL // without user info
 	endpoint  string   // url.Redacted(), for errors and logs

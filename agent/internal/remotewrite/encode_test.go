@@ -3,10 +3,14 @@ package remotewrite
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"flag"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -220,4 +224,53 @@ func BenchmarkExpfmtParseNodeExporter(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// TestEncodeGroupsRandomBatches: whatever the arrival order, a request
+// holds each series once, its samples in time order, and every sample.
+func TestEncodeGroupsRandomBatches(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	enc := newEncoder()
+	for round := range 50 {
+		n := 1 + rng.IntN(3000)
+		in := make([]series.Sample, n)
+		for i := range in {
+			in[i] = sample("m", rng.Int64N(1e6), float64(i), "series", strconv.Itoa(rng.IntN(1+round*5)))
+		}
+		req := decode(t, enc.encodeCompressed(in))
+		seen := map[string]bool{}
+		var total int
+		for _, ts := range req.Timeseries {
+			key := ts.Labels[1].Value
+			require.False(t, seen[key], "series %s twice in one request", key)
+			seen[key] = true
+			require.True(t, slices.IsSortedFunc(ts.Samples, func(a, b prompb.Sample) int { return cmpInt64(a.Timestamp, b.Timestamp) }))
+			total += len(ts.Samples)
+		}
+		require.Equal(t, n, total)
+		require.Equal(t, flattenSorted(in), flattenSorted(flatten([]*prompb.WriteRequest{req})))
+	}
+}
+
+// flattenSorted is the multiset of (series, T, V) of a batch, in a fixed order.
+func flattenSorted[S series.Sample | got](in []S) []got {
+	out := make([]got, 0, len(in))
+	for _, x := range in {
+		switch v := any(x).(type) {
+		case series.Sample:
+			out = append(out, got{Series: v.Labels.String(), T: v.T, V: v.V})
+		case got:
+			out = append(out, v)
+		}
+	}
+	slices.SortFunc(out, func(a, b got) int {
+		if c := strings.Compare(a.Series, b.Series); c != 0 {
+			return c
+		}
+		if c := cmpInt64(a.T, b.T); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.V, b.V)
+	})
+	return out
 }

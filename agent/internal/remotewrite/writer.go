@@ -159,7 +159,7 @@ type Writer struct {
 	opts     Options
 	log      *slog.Logger
 	m        *Metrics
-	client   *client // nil in dry run
+	client   sender // nil in dry run
 	endpoint string
 
 	mu           sync.Mutex // covers pending, pendingSince, enc and closed

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 
@@ -561,3 +562,42 @@ func TestCheckSendsOneSample(t *testing.T) {
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+func TestSelfMetricNames(t *testing.T) {
+	reg := prometheus.NewPedanticRegistry()
+	m := NewMetrics(reg)
+	rc := newReceiver(t, reply{status: 400, body: "bad"})
+	clock := newFakeClock()
+	w, err := New(Options{URL: rc.url(t), MaxSamplesPerSend: 2, Now: clock.Now, MaxSampleAge: time.Hour}, discardLogger(), m)
+	require.NoError(t, err)
+	m.Dropped.WithLabelValues(ReasonSeriesLimit).Add(3) // what the scrape stage counts on the shared vector
+	w.Append(numbered(0, 2, clock.Now()))               // rejected
+	w.Append(numbered(2, 3, clock.Now()))               // 2 sent, 1 pending then sent at Shutdown
+	w.Append(numbered(5, 1, clock.Now().Add(-2*time.Hour)))
+	sum := w.Shutdown(context.Background())
+	require.EqualValues(t, 3, sum.Sent)
+
+	require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(`
+# HELP dynoscope_remote_write_samples_dropped_total Samples that will never be sent, by reason: queue_full, too_old, rejected, series_limit, shutdown, invalid.
+# TYPE dynoscope_remote_write_samples_dropped_total counter
+dynoscope_remote_write_samples_dropped_total{reason="invalid"} 0
+dynoscope_remote_write_samples_dropped_total{reason="queue_full"} 0
+dynoscope_remote_write_samples_dropped_total{reason="rejected"} 2
+dynoscope_remote_write_samples_dropped_total{reason="series_limit"} 3
+dynoscope_remote_write_samples_dropped_total{reason="shutdown"} 0
+dynoscope_remote_write_samples_dropped_total{reason="too_old"} 1
+# HELP dynoscope_remote_write_samples_sent_total Samples accepted by the remote write endpoint (2xx).
+# TYPE dynoscope_remote_write_samples_sent_total counter
+dynoscope_remote_write_samples_sent_total 3
+# HELP dynoscope_remote_write_retries_total Remote write requests retried after a network error, 5xx or 429.
+# TYPE dynoscope_remote_write_retries_total counter
+dynoscope_remote_write_retries_total 0
+# HELP dynoscope_remote_write_queue_bytes Bytes of encoded, compressed batches waiting to be sent.
+# TYPE dynoscope_remote_write_queue_bytes gauge
+dynoscope_remote_write_queue_bytes 0
+`), "dynoscope_remote_write_samples_dropped_total", "dynoscope_remote_write_samples_sent_total",
+		"dynoscope_remote_write_retries_total", "dynoscope_remote_write_queue_bytes"))
+	require.EqualValues(t, float64(clock.Now().Unix()), testutil.ToFloat64(m.LastSuccess))
+	require.Equal(t, 2, testutil.CollectAndCount(m.RequestDuration), `status_code="400" and "204"`)
+	require.EqualValues(t, 2, testutil.CollectAndCount(reg, "dynoscope_remote_write_request_duration_seconds"))
+}
