@@ -89,6 +89,9 @@ type Panel struct {
 	Datasource  *DatasourceRef `json:"datasource"`
 	Targets     []Target       `json:"targets"`
 	Panels      []Panel        `json:"panels"`
+	GridPos     struct {
+		X, Y, W, H int
+	} `json:"gridPos"`
 }
 
 // Variable is a template variable.

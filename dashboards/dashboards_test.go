@@ -23,11 +23,18 @@ func TestDashboardsModel(t *testing.T) {
 			require.Equal(t, Files[d.File], d.UID, "stable uid")
 			require.Nil(t, d.ID, "id must be null so the import creates or replaces by uid")
 			require.NotEmpty(t, d.Title)
+			require.Contains(t, d.Raw["tags"], "dynoscope")
+			require.Positive(t, d.Raw["schemaVersion"])
 
 			ids := map[int]bool{}
 			for _, p := range d.Panels {
 				require.False(t, ids[p.ID], "panel id %d used twice", p.ID)
 				ids[p.ID] = true
+				require.Contains(t, []string{"row", "timeseries", "stat", "gauge", "logs", "table"}, p.Type, "panel %d", p.ID)
+				require.NotEmpty(t, p.Title, "panel %d", p.ID)
+				require.LessOrEqual(t, p.GridPos.X+p.GridPos.W, 24, "panel %d wider than the grid", p.ID)
+				require.Positive(t, p.GridPos.W, "panel %d", p.ID)
+				require.Positive(t, p.GridPos.H, "panel %d", p.ID)
 				if p.Type == "row" {
 					continue
 				}
