@@ -38,7 +38,7 @@ func levelRank(l string) int {
 
 // fields is what line handling learns from a line's content.
 type fields struct {
-	level                    string
+	level                      string
 	requestID, traceID, spanID string
 }
 

@@ -527,6 +527,12 @@ func (p *Pipeline) emit(s *sourceState, text []byte, t time.Time, level string) 
 		p.m.redacted.Inc()
 		p.m.nRedacted.Add(1)
 	}
+	if max := int(p.opts.MaxLineBytes); len(text) > max {
+		// U+FFFD replacements or [REDACTED] made it longer than Loki takes.
+		text = text[:cutPoint(text, max)]
+		p.m.truncated.Inc()
+		p.m.nTruncated.Add(1)
+	}
 	ns := t.UnixNano()
 	if last := p.lastTS[s.stream]; ns <= last {
 		ns = last + 1
