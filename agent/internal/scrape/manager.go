@@ -65,7 +65,7 @@ func NewManager(opts Options, app Appender, logger *slog.Logger, reg prometheus.
 		logger = slog.New(slog.DiscardHandler)
 	}
 	limit := series.NewLimit(opts.MaxSeries)
-	met, err := newMetrics(reg, limit)
+	met, err := newMetrics(reg, limit, opts.Dropped)
 	if err != nil {
 		return nil, fmt.Errorf("scrape: metrics: %w", err)
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/require"
 
 	"github.com/brainbytesai/dynoscope/agent/internal/series"
@@ -538,4 +539,27 @@ func TestDroppedCounterShared(t *testing.T) {
 	require.NoError(t, err)
 	m.metrics.droppedLimit.Inc()
 	require.Equal(t, 1.0, testutil.ToFloat64(rw.WithLabelValues("series_limit")))
+
+	// Passed in by main: not registered again.
+	rw2 := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dynoscope_remote_write_samples_dropped_total", Help: "other help"}, []string{"reason"})
+	reg2 := prometheus.NewRegistry()
+	reg2.MustRegister(rw2)
+	m2, err := NewManager(Options{Interval: time.Second, Timeout: time.Second, Dropped: rw2}, &recorder{}, nil, reg2)
+	require.NoError(t, err)
+	m2.metrics.droppedLimit.Inc()
+	require.Equal(t, 1.0, testutil.ToFloat64(rw2.WithLabelValues("series_limit")))
+}
+
+func TestGathererFailure(t *testing.T) {
+	env := newTestManager(t, Options{Interval: 50 * time.Millisecond, Timeout: 40 * time.Millisecond})
+	env.m.AddGatherer(SelfJob, prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) {
+		return nil, fmt.Errorf("collector broke")
+	}))
+	env.run(t)
+	require.Eventually(t, func() bool { return env.failures(reasonGather) >= 2 }, 10*time.Second, 5*time.Millisecond)
+	b := env.app.all()
+	up, ok := valueOf(b[0], "up")
+	require.True(t, ok)
+	require.Equal(t, 0.0, up)
+	require.Contains(t, env.log.String(), "collector broke")
 }

@@ -30,9 +30,9 @@ const (
 
 var fixReasons = []string{fixLabelLimit, fixValueLength, fixInvalidUTF8, fixInvalidName}
 
-// DroppedHelp is the help text of dynoscope_remote_write_samples_dropped_total.
-// Remote write registers the same vector; both must use this text so that the
-// second registration finds the first.
+// DroppedHelp is the help text of dynoscope_remote_write_samples_dropped_total
+// when scrape makes the vector itself (Options.Dropped nil); if an identical
+// vector is already registered, that one is used.
 const DroppedHelp = "Samples dropped before they reached the remote write endpoint, by reason."
 
 type metrics struct {
@@ -42,7 +42,7 @@ type metrics struct {
 	droppedInvalid prometheus.Counter
 }
 
-func newMetrics(reg prometheus.Registerer, limit *series.Limit) (*metrics, error) {
+func newMetrics(reg prometheus.Registerer, limit *series.Limit, dropped *prometheus.CounterVec) (*metrics, error) {
 	m := &metrics{
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "dynoscope_scrape_failures_total",
@@ -53,10 +53,13 @@ func newMetrics(reg prometheus.Registerer, limit *series.Limit) (*metrics, error
 			Help: "Labels of scraped series changed or dropped to meet the series limits, by reason.",
 		}, []string{"reason"}),
 	}
-	dropped := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "dynoscope_remote_write_samples_dropped_total",
-		Help: DroppedHelp,
-	}, []string{"reason"})
+	registerDropped := dropped == nil
+	if registerDropped {
+		dropped = prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "dynoscope_remote_write_samples_dropped_total",
+			Help: DroppedHelp,
+		}, []string{"reason"})
+	}
 	active := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "dynoscope_active_series",
 		Help: "Series of this dyno currently admitted under the series limit.",
@@ -72,16 +75,18 @@ func newMetrics(reg prometheus.Registerer, limit *series.Limit) (*metrics, error
 				return nil, err
 			}
 		}
-		if err := reg.Register(dropped); err != nil {
-			var are prometheus.AlreadyRegisteredError
-			if !errors.As(err, &are) {
-				return nil, err
+		if registerDropped { // else its owner registered it
+			if err := reg.Register(dropped); err != nil {
+				var are prometheus.AlreadyRegisteredError
+				if !errors.As(err, &are) {
+					return nil, err
+				}
+				existing, ok := are.ExistingCollector.(*prometheus.CounterVec)
+				if !ok {
+					return nil, err
+				}
+				dropped = existing
 			}
-			existing, ok := are.ExistingCollector.(*prometheus.CounterVec)
-			if !ok {
-				return nil, err
-			}
-			dropped = existing
 		}
 	}
 	for _, r := range failureReasons {

@@ -14,6 +14,8 @@ import (
 	"regexp"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/brainbytesai/dynoscope/agent/internal/series"
 )
 
@@ -68,6 +70,12 @@ type Options struct {
 	UserAgent string
 	// Now returns the current time (tests); nil means time.Now.
 	Now func() time.Time
+	// Dropped is dynoscope_remote_write_samples_dropped_total{reason}, where
+	// series over MaxSeries are counted (reason "series_limit") and
+	// duplicate series of a page ("invalid"). Pass remote write's vector
+	// (remotewrite.Metrics.Dropped), which registers it; nil makes and
+	// registers one here.
+	Dropped *prometheus.CounterVec
 	// ErrorLogInterval is how often a repeating scrape failure is logged
 	// again (it is always counted); 0 means DefaultErrorLogInterval.
 	ErrorLogInterval time.Duration
