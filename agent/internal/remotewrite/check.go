@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"strings"
 	"syscall"
 	"time"
 
@@ -84,8 +85,8 @@ func Hint(r CheckResult) string {
 		return "the host name does not resolve; check GRAFANA_CLOUD_PROMETHEUS_URL"
 	case errors.As(r.Err, &certErr), errors.As(r.Err, &unkAuth), errors.As(r.Err, &hostErr):
 		return "TLS certificate not trusted for that host; check the URL's host name (TLS is always verified)"
-	case errors.As(r.Err, &recErr):
-		return "TLS handshake failed: the endpoint may not speak https (or speaks only https: check the URL's scheme)"
+	case errors.As(r.Err, &recErr), strings.Contains(r.Err.Error(), "server gave HTTP response to HTTPS client"):
+		return "TLS handshake failed: the endpoint does not speak https there; check the URL's scheme and port"
 	case errors.Is(r.Err, context.DeadlineExceeded), errors.As(r.Err, &netErr) && netErr.Timeout():
 		return "timed out: the endpoint accepted no request in time; check the URL and the network"
 	}

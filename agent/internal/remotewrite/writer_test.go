@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strconv"
 	"strings"
@@ -600,4 +601,23 @@ dynoscope_remote_write_queue_bytes 0
 	require.EqualValues(t, float64(clock.Now().Unix()), testutil.ToFloat64(m.LastSuccess))
 	require.Equal(t, 2, testutil.CollectAndCount(m.RequestDuration), `status_code="400" and "204"`)
 	require.EqualValues(t, 2, testutil.CollectAndCount(reg, "dynoscope_remote_write_request_duration_seconds"))
+}
+
+func TestCheckHintsForTLSProblems(t *testing.T) {
+	tlsSrv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(204) }))
+	t.Cleanup(tlsSrv.Close)
+	u, err := url.Parse(tlsSrv.URL + DefaultPath)
+	require.NoError(t, err)
+	w, _, _ := testWriter(t, u, func(o *Options) { o.User, o.Password = "1", "tok" })
+	res := w.Check(context.Background(), nil)
+	require.Error(t, res.Err, "the test server's certificate is not trusted: TLS is verified")
+	require.Contains(t, Hint(res), "TLS certificate")
+
+	rc := newReceiver(t) // plain http spoken to as https
+	u = rc.url(t)
+	u.Scheme = "https"
+	w, _, _ = testWriter(t, u, nil)
+	res = w.Check(context.Background(), nil)
+	require.Error(t, res.Err)
+	require.Contains(t, Hint(res), "TLS handshake")
 }
