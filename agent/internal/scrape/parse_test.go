@@ -214,3 +214,20 @@ func TestExpandHistogramFromProto(t *testing.T) {
 	}, lines)
 	require.False(t, math.IsNaN(got[0].V))
 }
+
+// One testdata/invalid-* page per rejected input, with the exact error.
+func TestParseInvalid(t *testing.T) {
+	for _, tc := range []struct{ file, contentType, err string }{
+		{"invalid-malformed.txt", ctText, `invalid exposition: text format parsing error in line 1: unexpected end of label value "c"`},
+		{"invalid-utf8.txt", ctText, `invalid exposition: text format parsing error in line 1: invalid label value "\xff\xfe"`},
+		{"invalid-second-type.txt", ctText, `invalid exposition: text format parsing error in line 3: second TYPE line for metric name "a", or TYPE reported after samples`},
+		{"invalid-unterminated.openmetrics.txt", ctOpenMetrics, `invalid exposition: line 2: unterminated label set`},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			var p parser
+			_, err := p.parse(readFixture(t, tc.file), tc.contentType)
+			require.ErrorIs(t, err, ErrParse)
+			require.EqualError(t, err, tc.err)
+		})
+	}
+}
