@@ -21,8 +21,8 @@ func lokiOptions(t *testing.T, r *testsupport.LokiReceiver) Options {
 	require.NoError(t, err)
 	return Options{
 		URL: u, User: "123456", Password: "glc_secret_token",
-		Labels:     testLabels,
-		Multiline:  true, MultilineWindow: 20 * time.Millisecond,
+		Labels:    testLabels,
+		Multiline: true, MultilineWindow: 20 * time.Millisecond,
 		BatchWait:  20 * time.Millisecond,
 		MinBackoff: 10 * time.Millisecond, MaxBackoff: 40 * time.Millisecond, MaxRetries: 10,
 		SendTimeout: 2 * time.Second,

@@ -52,6 +52,7 @@ type Pipeline struct {
 	queueClosed atomic.Bool
 	stopping    atomic.Bool // set before Sender.Stop: nothing is sent after it
 	handed      atomic.Uint64
+	connecting  atomic.Int32 // tee connections accepted, not yet registered
 
 	srcMu    sync.Mutex // covers srcs, closers, listener, started, shutdown
 	srcs     map[*sourceState]struct{}
@@ -741,7 +742,7 @@ func (p *Pipeline) waitSources(by time.Time) {
 	defer t.Stop()
 	for time.Now().Before(by) {
 		p.srcMu.Lock()
-		n := len(p.srcs)
+		n := len(p.srcs) + int(p.connecting.Load())
 		p.srcMu.Unlock()
 		if n == 0 {
 			return

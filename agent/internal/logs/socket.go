@@ -61,6 +61,7 @@ func (p *Pipeline) ServeSocket(ctx context.Context, path string) error {
 			}
 			continue
 		}
+		p.connecting.Add(1)
 		go p.serveTee(conn)
 	}
 }
@@ -68,6 +69,12 @@ func (p *Pipeline) ServeSocket(ctx context.Context, path string) error {
 // serveTee reads one tee connection until it closes.
 func (p *Pipeline) serveTee(conn net.Conn) {
 	defer conn.Close()
+	registered := false
+	defer func() {
+		if !registered {
+			p.connecting.Add(-1)
+		}
+	}()
 	if err := checkPeer(conn); err != nil {
 		p.logger.Warn("tee connection refused", "err", err)
 		return
@@ -86,6 +93,8 @@ func (p *Pipeline) serveTee(conn net.Conn) {
 	}
 	conn.SetReadDeadline(time.Time{})
 	s := p.addSource(stream, func() { conn.Close() })
+	registered = true
+	p.connecting.Add(-1)
 	if s == nil {
 		return
 	}
