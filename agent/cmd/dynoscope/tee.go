@@ -138,3 +138,8 @@ func teeLogLevel(env func(string) string) slog.Level {
 	}
 	return slog.LevelWarn
 }
+
+// teeCommand adapts cmdTee to the command table of main.go.
+func teeCommand(ctx context.Context, args []string, environ []string, io stdio) int {
+	return cmdTee(ctx, args, getenvFrom(environ), io.in, io.out, io.errOut)
+}
