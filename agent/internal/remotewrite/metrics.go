@@ -17,7 +17,7 @@ const (
 )
 
 // reasons are the drop reasons this package counts, in Summary order.
-var reasons = []string{ReasonQueueFull, ReasonTooOld, ReasonRejected, ReasonShutdown, ReasonInvalid}
+var reasons = [...]string{ReasonQueueFull, ReasonTooOld, ReasonRejected, ReasonShutdown, ReasonInvalid}
 
 // Metrics are the remote write self-metrics. Build them once with
 // NewMetrics and pass them to New; give Dropped to the scrape stage too, so
@@ -68,7 +68,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Buckets: []float64{.025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
 		}, []string{"status_code"}),
 	}
-	for _, r := range append(reasons, ReasonSeriesLimit) {
+	for _, r := range append(reasons[:], ReasonSeriesLimit) {
 		m.Dropped.WithLabelValues(r) // export every reason from the start, at 0
 	}
 	if reg != nil {

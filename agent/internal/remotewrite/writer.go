@@ -179,7 +179,7 @@ type Writer struct {
 	summary      Summary
 
 	sent        atomic.Int64
-	dropped     [5]atomic.Int64 // by index in reasons
+	dropped     [len(reasons)]atomic.Int64 // by index in reasons
 	retries     atomic.Int64
 	lastSuccess atomic.Int64 // unix nanoseconds
 
@@ -188,6 +188,7 @@ type Writer struct {
 	lastErrAt  time.Time
 	retryLog   logLimiter
 	rejectLog  logLimiter
+	tooOldLog  logLimiter
 	failedFrom time.Time // start of the current run of failures; only the sender touches it
 	failedRuns int
 }
@@ -215,6 +216,7 @@ func New(opts Options, logger *slog.Logger, metrics *Metrics) (*Writer, error) {
 		stop:      make(chan struct{}),
 		retryLog:  logLimiter{interval: logEvery},
 		rejectLog: logLimiter{interval: logEvery},
+		tooOldLog: logLimiter{interval: logEvery},
 		endpoint:  "dry-run",
 	}
 	if opts.DryRun == nil {
@@ -468,7 +470,9 @@ func (w *Writer) deliver(reqCtx, waitCtx context.Context, b *batch) bool {
 		expires := time.UnixMilli(b.oldest).Add(w.opts.MaxSampleAge) // too old from then on
 		if !now.Before(expires) {
 			w.drop(ReasonTooOld, b.samples)
-			w.log.Warn("batch dropped: too old to send", "samples", b.samples, "age", now.Sub(time.UnixMilli(b.oldest)), "max_age", w.opts.MaxSampleAge)
+			if ok, held := w.tooOldLog.allow(now); ok {
+				w.log.Warn("batch dropped: too old to send", "samples", b.samples, "age", now.Sub(time.UnixMilli(b.oldest)), "max_age", w.opts.MaxSampleAge, "similar_since_last_log", held)
+			}
 			return true
 		}
 		res, err := w.client.send(reqCtx, b.data)
