@@ -51,7 +51,7 @@ func (p *Pipeline) followFiles() {
 		}
 		if stopping {
 			for _, ff := range files {
-				b := &batch{src: ff.src, t: p.opts.Now()}
+				b := newBatch(ff.src, p.opts.Now())
 				ff.sp.flush(b)
 				p.endSource(ff.src, b)
 				if ff.f != nil {
@@ -112,7 +112,7 @@ func (p *Pipeline) pollFile(ff *followedFile, buf []byte, all bool) {
 	// Rotated or removed: finish the old file, ship its partial line, and
 	// open the new one (now or at a later poll).
 	p.readFile(ff, buf, true)
-	b := &batch{src: ff.src, t: p.opts.Now()}
+	b := newBatch(ff.src, p.opts.Now())
 	ff.sp.flush(b)
 	p.offer(b)
 	ff.f.Close()
@@ -132,7 +132,7 @@ func (p *Pipeline) readFile(ff *followedFile, buf []byte, all bool) {
 		n, err := ff.f.Read(buf)
 		if n > 0 {
 			ff.off += int64(n)
-			b := &batch{src: ff.src, t: p.opts.Now()}
+			b := newBatch(ff.src, p.opts.Now())
 			ff.sp.feed(buf[:n], b)
 			p.offer(b)
 		}

@@ -15,10 +15,11 @@ import (
 	"github.com/brainbytesai/dynoscope/agent/testsupport"
 )
 
-func lokiOptions(t *testing.T, r *testsupport.LokiReceiver) Options {
-	t.Helper()
+func lokiOptions(t testing.TB, r *testsupport.LokiReceiver) Options {
 	u, err := url.Parse(r.URL)
-	require.NoError(t, err)
+	if err != nil {
+		panic(err)
+	}
 	return Options{
 		URL: u, User: "123456", Password: "glc_secret_token",
 		Labels:    testLabels,

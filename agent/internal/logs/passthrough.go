@@ -33,14 +33,18 @@ func (p *Pipeline) Passthrough(dst io.Writer, src io.Reader, stream string) erro
 				_, werr = dst.Write(buf[:n])
 			}
 			if s != nil {
-				b := &batch{src: s, t: p.opts.Now()}
-				sp.feed(buf[:n], b)
-				p.offer(b)
+				if p.full() {
+					p.skipped(s, sp.skip(buf[:n]))
+				} else {
+					b := newBatch(s, p.opts.Now())
+					sp.feed(buf[:n], b)
+					p.offer(b)
+				}
 			}
 		}
 		if rerr != nil {
 			if s != nil {
-				b := &batch{src: s, t: p.opts.Now()}
+				b := newBatch(s, p.opts.Now())
 				sp.flush(b)
 				p.endSource(s, b)
 			}

@@ -39,7 +39,7 @@ type Pipeline struct {
 	logger *slog.Logger
 	m      *metrics
 	sender Sender
-	queue  *queue.Queue[Entry]
+	queue  *queue.Queue[*Entry]
 	base   model.LabelSet // identity labels, service_name included
 	min    int            // levelRank of MinLevel, 0 for all
 
@@ -141,7 +141,7 @@ func NewPipeline(opts Options, logger *slog.Logger, reg prometheus.Registerer) (
 	default:
 		return nil, ErrNoDestination
 	}
-	p.queue = queue.New(opts.QueueMaxBytes, func(e Entry) int { return e.size() }, func(Entry) {
+	p.queue = queue.New(opts.QueueMaxBytes, func(e *Entry) int { return e.size() }, func(*Entry) {
 		if p.queueClosed.Load() {
 			p.m.drop(ReasonShutdown, 1)
 		} else {
@@ -400,12 +400,28 @@ func (p *Pipeline) offer(b *batch) {
 	}
 }
 
+// full reports whether the intake has no room: capture then skips the
+// lines of a read (counted) instead of copying them.
+func (p *Pipeline) full() bool {
+	return p.intakeBytes.Load() >= p.opts.IntakeMaxBytes || len(p.intake) == cap(p.intake)
+}
+
+// skipped counts the lines a capture source skipped while the intake was full.
+func (p *Pipeline) skipped(s *sourceState, n int) {
+	if n > 0 {
+		s.read.Add(float64(n))
+		p.m.nRead.Add(uint64(n))
+		p.m.drop(ReasonQueueFull, n)
+	}
+}
+
 // ---- line handling ----
 
 func (p *Pipeline) process() {
 	defer close(p.procDone)
 	tick := time.NewTicker(max(p.opts.MultilineWindow/2, time.Millisecond))
 	defer tick.Stop()
+	var debt time.Duration
 	for {
 		select {
 		case b, ok := <-p.intake:
@@ -418,7 +434,20 @@ func (p *Pipeline) process() {
 				return
 			}
 			p.intakeBytes.Add(-int64(len(b.buf) + 32*len(b.lines)))
+			start := time.Now()
 			p.handleBatch(b)
+			putBatch(b)
+			// Overloaded (the capture is skipping lines): line handling
+			// takes at most about half a core, leaving the rest to the app
+			// and the passthrough.
+			if p.intakeBytes.Load() >= p.opts.IntakeMaxBytes/2 || len(p.intake) >= cap(p.intake)/2 {
+				if debt += time.Since(start); debt >= 2*time.Millisecond {
+					time.Sleep(debt)
+					debt = 0
+				}
+			} else {
+				debt = 0
+			}
 		case <-tick.C:
 			now := p.opts.Now()
 			for s := range p.pending {
@@ -539,7 +568,7 @@ func (p *Pipeline) emit(s *sourceState, text []byte, t time.Time, level string) 
 		ns = last + 1
 	}
 	p.lastTS[s.stream] = ns
-	e := Entry{Labels: p.labelsFor(s.stream, f.level), Stream: s.stream, Time: time.Unix(0, ns), Line: string(text)}
+	e := &Entry{Labels: p.labelsFor(s.stream, f.level), Time: time.Unix(0, ns), Line: string(text)}
 	if f.requestID != "" || f.traceID != "" || f.spanID != "" {
 		e.Metadata = make([]Pair, 0, 3)
 		for _, kv := range [...]Pair{{"request_id", f.requestID}, {"trace_id", f.traceID}, {"span_id", f.spanID}} {
@@ -587,7 +616,7 @@ func (p *Pipeline) sendLoop(ctx context.Context) {
 		if err != nil {
 			return
 		}
-		if !p.valid(&e, last) {
+		if !p.valid(e, last) {
 			p.m.drop(ReasonInvalid, 1)
 			continue
 		}
@@ -596,7 +625,7 @@ func (p *Pipeline) sendLoop(ctx context.Context) {
 			continue
 		}
 		p.handed.Add(1)
-		if err := p.sender.Send(e); err != nil {
+		if err := p.sender.Send(*e); err != nil {
 			p.m.drop(ReasonInvalid, 1)
 			p.logger.Debug("send entry", "err", err)
 		}
@@ -610,10 +639,11 @@ func (p *Pipeline) valid(e *Entry, last map[string]int64) bool {
 		return false
 	}
 	ns := e.Time.UnixNano()
-	if ns <= last[e.Stream] {
+	stream := string(e.Labels["stream"])
+	if ns <= last[stream] {
 		return false
 	}
-	last[e.Stream] = ns
+	last[stream] = ns
 	return true
 }
 

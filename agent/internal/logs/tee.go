@@ -111,9 +111,15 @@ func (t *Tee) Copy(dst io.Writer, src io.Reader) error {
 			if werr == nil {
 				_, werr = dst.Write(buf[:n])
 			}
-			b.buf, b.lines = b.buf[:0], b.lines[:0]
-			sp.feed(buf[:n], &b)
-			t.push(&b)
+			if t.q.Bytes()+int64(n) > t.o.BufferBytes {
+				// The agent is away or slow and the buffer is full: skip
+				// this read's lines (counted) rather than copy and drop.
+				t.dropped.Add(int64(sp.skip(buf[:n])))
+			} else {
+				b.buf, b.lines = b.buf[:0], b.lines[:0]
+				sp.feed(buf[:n], &b)
+				t.push(&b)
+			}
 		}
 		if rerr != nil {
 			b.buf, b.lines = b.buf[:0], b.lines[:0]
