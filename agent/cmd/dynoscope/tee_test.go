@@ -132,3 +132,45 @@ func TestTeeHardDeadline(t *testing.T) {
 		t.Fatal("tee did not exit at its deadline")
 	}
 }
+
+// TestTeeAgentKilledMidStream: the agent goes away while the app writes;
+// the tee passes everything through and exits 0 at EOF.
+func TestTeeAgentKilledMidStream(t *testing.T) {
+	socket := shortSocket(t)
+	var dry syncBuffer
+	p, err := logs.NewPipeline(logs.Options{DryRun: &dry, Labels: map[string]string{"app": "demo"}}, nil, nil)
+	require.NoError(t, err)
+	p.Start(context.Background())
+	go p.ServeSocket(context.Background(), socket)
+	require.Eventually(t, func() bool { _, err := os.Stat(socket); return err == nil }, 5*time.Second, 5*time.Millisecond)
+
+	pr, pw := io.Pipe()
+	var out syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- cmdTee(context.Background(), []string{"--stream", "stdout"}, teeEnv(socket), pr, &out, io.Discard)
+	}()
+	var want strings.Builder
+	write := func(s string) {
+		want.WriteString(s)
+		_, err := pw.Write([]byte(s))
+		require.NoError(t, err)
+	}
+	write("shipped line\n")
+	require.Eventually(t, func() bool { return strings.Contains(dry.String(), "shipped line") }, 5*time.Second, 5*time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	p.Shutdown(ctx) // the agent is gone: socket closed, connection cut
+	for i := range 5000 {
+		write(strings.Repeat("x", i%300) + "\n")
+	}
+	write("no newline at the end")
+	pw.Close()
+	select {
+	case code := <-done:
+		require.Equal(t, 0, code)
+	case <-time.After(10 * time.Second):
+		t.Fatal("tee did not exit at EOF")
+	}
+	require.Equal(t, want.String(), out.String())
+}

@@ -386,12 +386,9 @@ func (p *Pipeline) offer(b *batch) {
 		return
 	}
 	p.intakeBytes.Add(size)
-	if b.eof {
-		// The end of a source must arrive to flush its entry: it may wait a
-		// little for room, but only the capture goroutine that is ending.
-		p.intake <- b
-		return
-	}
+	// Even the end of a source doesn't wait: if it can't be queued, its
+	// last line is counted and its pending multiline entry is flushed by
+	// the window.
 	select {
 	case p.intake <- b:
 	default:
