@@ -18,9 +18,10 @@
 #   - on short-lived dynos (release.*, scheduler.*, run.*), keeps the agent off the dyno's output
 #     (its log goes to $TMPDIR/dynoscope-agent.log) and stops it when the shell exits, so the
 #     release or job ends as soon as its command does.
+# Function names are plain (_dynoscope_*), not topic::verb: "::" is invalid in a shell in POSIX mode.
 
-# dynoscope::supervise BIN MEMORY_LIMIT runs `BIN agent` until SIGTERM, restarting it when it exits.
-dynoscope::supervise() {
+# _dynoscope_supervise BIN MEMORY_LIMIT runs `BIN agent` until SIGTERM, restarting it when it exits.
+_dynoscope_supervise() {
 	local bin="${1}" limit="${2}" delay=1 pid started status
 	local stopping=0
 	trap 'stopping=1' TERM
@@ -51,8 +52,8 @@ dynoscope::supervise() {
 	return 0
 }
 
-# dynoscope::launch decides whether to start the agent in this dyno, and starts it.
-dynoscope::launch() {
+# _dynoscope_launch decides whether to start the agent in this dyno, and starts it.
+_dynoscope_launch() {
 	local bin="${HOME:-/app}/.dynoscope/bin/dynoscope"
 	local marker="${TMPDIR:-/tmp}/dynoscope-launcher.pid"
 	local limit="${DYNOSCOPE_MEMORY_LIMIT:-64MiB}" pid="" kind="${DYNO:-}" short_lived=0
@@ -90,13 +91,13 @@ dynoscope::launch() {
 	fi
 
 	if ((short_lived)); then
-		dynoscope::supervise "${bin}" "${limit}" </dev/null >>"${TMPDIR:-/tmp}/dynoscope-agent.log" 2>&1 &
+		_dynoscope_supervise "${bin}" "${limit}" </dev/null >>"${TMPDIR:-/tmp}/dynoscope-agent.log" 2>&1 &
 		pid="$!"
 		# Stop the agent when the command ends, so nothing keeps the release or job running.
 		# shellcheck disable=SC2064 # expand the pid now: it is not a variable of the user's shell
 		trap "kill -TERM ${pid} 2>/dev/null || :" EXIT
 	else
-		dynoscope::supervise "${bin}" "${limit}" </dev/null &
+		_dynoscope_supervise "${bin}" "${limit}" </dev/null &
 		pid="$!"
 	fi
 	echo "${pid}" 2>/dev/null >"${marker}" || :
@@ -111,5 +112,5 @@ dynoscope::launch() {
 	return 0
 }
 
-dynoscope::launch || :
-unset -f dynoscope::launch dynoscope::supervise
+_dynoscope_launch || :
+unset -f _dynoscope_launch _dynoscope_supervise
