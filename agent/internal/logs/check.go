@@ -44,6 +44,9 @@ func (r CheckResult) String() string {
 // status, latency and a hint on failure. In dry run it pushes nothing.
 func (p *Pipeline) Check(ctx context.Context) CheckResult {
 	o := p.opts
+	if o.DryRun != nil {
+		return CheckResult{OK: true, Hint: "dry run: nothing pushed"}
+	}
 	if o.URL == nil {
 		return CheckResult{OK: o.DryRun != nil, Err: "no GRAFANA_CLOUD_LOKI_URL", Hint: "set GRAFANA_CLOUD_LOKI_URL, _USER and _PASSWORD, or DYNOSCOPE_DRY_RUN=true"}
 	}

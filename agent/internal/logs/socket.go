@@ -107,6 +107,13 @@ func (p *Pipeline) serveTee(conn net.Conn) {
 		}
 	}
 	for {
+		if b == nil && p.full() && r.Buffered() > 0 {
+			// Line handling is behind: skip the whole records buffered
+			// without parsing them (counted), as Passthrough does.
+			if n := p.skipRecords(s, r); n > 0 {
+				continue
+			}
+		}
 		rec, err := r.ReadSlice('\n')
 		if errors.Is(err, bufio.ErrBufferFull) {
 			// Longer than this agent's limit (the tee's is larger): the
@@ -157,4 +164,26 @@ func (p *Pipeline) serveTee(conn net.Conn) {
 			flush()
 		}
 	}
+}
+
+// skipRecords discards the complete records buffered in r, counting their
+// lines (L and C records) as dropped (queue_full). It returns the bytes
+// skipped.
+func (p *Pipeline) skipRecords(s *sourceState, r *bufio.Reader) int {
+	buf, _ := r.Peek(r.Buffered())
+	end := bytes.LastIndexByte(buf, '\n') + 1
+	if end == 0 {
+		return 0
+	}
+	lines := 0
+	for rest := buf[:end]; len(rest) > 0; {
+		if rest[0] == 'L' || rest[0] == 'C' {
+			lines++
+		}
+		i := bytes.IndexByte(rest, '\n')
+		rest = rest[i+1:]
+	}
+	p.skipped(s, lines)
+	r.Discard(end)
+	return end
 }
