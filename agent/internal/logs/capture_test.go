@@ -1,6 +1,7 @@
 package logs
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -237,4 +238,22 @@ func appendTo(t *testing.T, path, s string) {
 	_, err = f.WriteString(s)
 	require.NoError(t, err)
 	require.NoError(t, f.Close())
+}
+
+func TestSkipRecords(t *testing.T) {
+	p, _, _ := newTestPipeline(t, Options{})
+	s := p.addSource("stdout", nil)
+	var in []byte
+	in = appendRecord(in, 'L', 1, []byte("a"))
+	in = appendRecord(in, 'C', 1, []byte("bb"))
+	in = appendRecord(in, 'K', 1, []byte("cc"))
+	in = append(in, "D3\nL1 partial"...)
+	r := bufio.NewReader(bytes.NewReader(in))
+	_, err := r.Peek(len(in))
+	require.NoError(t, err)
+	require.Equal(t, len(in)-len("L1 partial"), p.skipRecords(s, r))
+	require.Equal(t, uint64(2), p.Status().Dropped[ReasonQueueFull])
+	rest, _ := io.ReadAll(r)
+	require.Equal(t, "L1 partial", string(rest))
+	shutdown(t, p, time.Second)
 }
