@@ -64,6 +64,9 @@ type Pipeline struct {
 	statsMu   sync.Mutex // covers lastStats
 	lastStats SenderStats
 
+	shutdownOnce sync.Once
+	summary      Summary // set by the first Shutdown
+
 	stopFiles chan struct{}
 	filesDone chan struct{}
 	procDone  chan struct{}
@@ -679,9 +682,14 @@ func (s Summary) String() string {
 //  3. pending multiline entries are flushed and the queue is sent;
 //  4. the Loki client is stopped (its last batch flushed) by the deadline.
 //
-// What could not be sent is counted (reason="shutdown"). Shutdown is
-// idempotent in effect; call it once.
+// What could not be sent is counted (reason="shutdown"). A second call
+// (Heroku may signal twice) waits for the first and returns its Summary.
 func (p *Pipeline) Shutdown(ctx context.Context) Summary {
+	p.shutdownOnce.Do(func() { p.summary = p.shutdownNow(ctx) })
+	return p.summary
+}
+
+func (p *Pipeline) shutdownNow(ctx context.Context) Summary {
 	start := time.Now()
 	deadline, ok := ctx.Deadline()
 	if !ok {

@@ -294,6 +294,7 @@ func TestDryRun(t *testing.T) {
 	defer cancel()
 	sum := p.Shutdown(ctx)
 	require.Equal(t, uint64(1), sum.Sent)
+	require.Equal(t, sum, p.Shutdown(ctx), "a second SIGTERM's Shutdown returns the first's summary")
 	require.Regexp(t, `^\S+Z \{app="demo", dyno_type="web", environment="staging", instance="web.1", level="error", platform="heroku", service_name="demo", stream="stdout"\} "\{\\"level\\":\\"error\\",\\"request_id\\":\\"r9\\",\\"msg\\":\\"x\\"\}" request_id="r9"\n$`, out.String())
 }
 
