@@ -75,7 +75,7 @@ type Pipeline struct {
 	pollStop  chan struct{}
 
 	// processor-only state (the line handling goroutine)
-	labels  map[string]model.LabelSet
+	labels  map[string]map[string]model.LabelSet // by stream, then level
 	lastTS  map[string]int64
 	pending map[*sourceState]struct{}
 	red     redactor
@@ -89,6 +89,7 @@ type sourceState struct {
 	stream    string
 	read      prometheus.Counter
 	pending   *pendingEntry
+	spare     *pendingEntry // a flushed entry kept for its buffer
 	lastLevel string
 }
 
@@ -108,7 +109,7 @@ func NewPipeline(opts Options, logger *slog.Logger, reg prometheus.Registerer) (
 		intake:    make(chan *batch, 4096),
 		srcs:      map[*sourceState]struct{}{},
 		closers:   map[*sourceState]func(){},
-		labels:    map[string]model.LabelSet{},
+		labels:    map[string]map[string]model.LabelSet{},
 		lastTS:    map[string]int64{},
 		pending:   map[*sourceState]struct{}{},
 		red:       redactor{extra: opts.Redact},
@@ -499,7 +500,12 @@ func (p *Pipeline) handleBatch(b *batch) {
 			p.m.drop(ReasonEmpty, 1)
 			continue
 		}
-		pe := &pendingEntry{buf: append([]byte(nil), line...), first: b.t, last: b.t}
+		pe := s.spare // reuse the last entry's buffer: emit copied it
+		if pe == nil {
+			pe = &pendingEntry{}
+		}
+		s.spare = nil
+		*pe = pendingEntry{buf: append(pe.buf[:0], line...), first: b.t, last: b.t}
 		if strings.HasPrefix(string(line), string(pyTraceback)) {
 			pe.traceback, pe.level = tbIn, LevelError
 		}
@@ -518,6 +524,9 @@ func (p *Pipeline) flushPending(s *sourceState) {
 	s.pending = nil
 	delete(p.pending, s)
 	p.emit(s, pe.buf, pe.first, pe.level)
+	if cap(pe.buf) <= 64<<10 {
+		s.spare = pe
+	}
 }
 
 // emit turns one line or joined entry into an Entry and queues it.
@@ -595,14 +604,18 @@ func (p *Pipeline) take(t time.Time) bool {
 }
 
 func (p *Pipeline) labelsFor(stream, level string) model.LabelSet {
-	key := stream + "\x00" + level
-	if ls, ok := p.labels[key]; ok {
+	byLevel, ok := p.labels[stream]
+	if !ok {
+		byLevel = map[string]model.LabelSet{}
+		p.labels[stream] = byLevel
+	}
+	if ls, ok := byLevel[level]; ok {
 		return ls
 	}
 	ls := p.base.Clone()
 	ls["stream"] = model.LabelValue(stream)
 	ls["level"] = model.LabelValue(level)
-	p.labels[key] = ls
+	byLevel[level] = ls
 	return ls
 }
 
