@@ -126,6 +126,9 @@ func cmdCheck(ctx context.Context, _ []string, environ []string, std stdio) int 
 		cctx, cancel := context.WithTimeout(ctx, checkTimeout)
 		res := p.Check(cctx)
 		cancel()
+		sctx, cancel := context.WithTimeout(ctx, time.Second)
+		p.Shutdown(sctx) // nothing queued: this only stops the Loki client
+		cancel()
 		if cfg.DryRun {
 			r.line(true, "loki", "dry run: no test line sent", "")
 		} else if res.OK {
