@@ -2,8 +2,8 @@
 # Usage: scripts/buildpack.sh [VERSION]   (make buildpack)
 # Builds dist/dynoscope-buildpack-VERSION.tgz: bin/ at its root, holding detect, compile, release,
 # lib/, a manifest naming VERSION, and static agent binaries bin/dynoscope-linux-ARCH, so that
-# bin/compile needs no network. VERSION defaults to `git describe` (v-prefix stripped), else the
-# manifest's version plus "-dev". Environment:
+# bin/compile needs no network. VERSION defaults to the VERSION file, else `git describe` (v-prefix
+# stripped), else the manifest's version plus "-dev". Environment:
 #   DYNOSCOPE_ARCHES   linux architectures to include (default "amd64 arm64")
 #   DYNOSCOPE_PREBUILT directory with dynoscope-linux-ARCH binaries to use instead of building
 #   DIST_DIR           output directory (default dist)
@@ -16,6 +16,11 @@ cd "${BUILDPACK_DIR}"
 # buildpack::default_version prints the version of this checkout.
 buildpack::default_version() {
 	local described base
+	if [[ -s VERSION ]]; then
+		base="$(<VERSION)"
+		echo "${base}"
+		return
+	fi
 	if described="$(git describe --tags --match 'v[0-9]*' --dirty 2>/dev/null)"; then
 		echo "${described#v}"
 		return

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Usage: scripts/release.sh VERSION   (make release VERSION=X.Y.Z)
+# Usage: scripts/release.sh [VERSION]   (make release; VERSION defaults to the VERSION file)
 # Builds the release binaries of dynoscope VERSION into dist/release/vVERSION/ (linux amd64+arm64 for
 # the buildpack, darwin amd64+arm64 and windows amd64 for `dynoscope setup` on laptops) with
 # SHA256SUMS, rewrites bin/manifest to pin them at the project's GitHub release URL, and builds the
@@ -14,6 +14,9 @@ cd "${BUILDPACK_DIR}"
 
 main() {
 	local version="${1:-${VERSION:-}}" dist="${DIST_DIR:-dist}" out target goos goarch name sum
+	if [[ -z "${version}" && -s VERSION ]]; then
+		version="$(<VERSION)"
+	fi
 	if [[ ! "${version}" =~ ^[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.]+)?$ ]]; then
 		echo "usage: scripts/release.sh VERSION (semantic version without the v, e.g. 0.1.0; got '${version}')" >&2
 		return 2

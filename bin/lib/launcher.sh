@@ -32,13 +32,20 @@ _dynoscope_supervise() {
 		pid="$!"
 		status=0
 		wait "${pid}" || status="$?"
-		# wait returns early when SIGTERM arrives: pass it on (the agent then flushes and exits,
-		# a second SIGTERM from the platform does not abort that) and wait for the agent to end.
+		# wait returns early when SIGTERM arrives: pass it on (the agent then flushes and exits; a
+		# repeated SIGTERM does not abort that) and wait for the agent to end. It is sent again every
+		# 2 s, as one that arrives between fork and exec is taken by this loop's trap, not the agent.
 		if ((stopping)); then
-			kill -TERM "${pid}" 2>/dev/null || :
+			local polls=0
 			while kill -0 "${pid}" 2>/dev/null; do
-				wait "${pid}" || :
+				if ((polls % 10 == 0)); then
+					kill -TERM "${pid}" 2>/dev/null || :
+				fi
+				polls=$((polls + 1))
+				sleep 0.2 &
+				wait "$!" || :
 			done
+			wait "${pid}" 2>/dev/null || :
 			break
 		fi
 		if ((SECONDS - started >= 60)); then
