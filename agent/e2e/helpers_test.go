@@ -232,11 +232,17 @@ func waitValue(t testing.TB, prom, expr string, ok func(float64) bool) float64 {
 	t.Helper()
 	var got float64
 	var found bool
-	require.Eventuallyf(t, func() bool {
+	deadline := time.Now().Add(arriveTimeout)
+	for {
 		got, found = value(t, prom, expr)
-		return found && ok(got)
-	}, arriveTimeout, tick, "query %s: last value %v (found %v)", expr, got, found)
-	return got
+		if found && ok(got) {
+			return got
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("query %s: after %s the value is %v (found %v)", expr, arriveTimeout, got, found)
+		}
+		time.Sleep(tick) // polling, bounded by the deadline above
+	}
 }
 
 func atLeast(min float64) func(float64) bool { return func(v float64) bool { return v >= min } }
