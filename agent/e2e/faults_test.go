@@ -1,0 +1,202 @@
+package e2e
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/brainbytesai/dynoscope/agent/testsupport"
+)
+
+// seqTarget serves a page whose gauge e2e_scrape_seq is 1 at the first
+// scrape, 2 at the second, ...: a gap at the receiver is a lost sample.
+// extra adds that many constant gauges, to fill remote write batches.
+type seqTarget struct {
+	srv   *httptest.Server
+	n     atomic.Int64
+	extra int
+}
+
+func newSeqTarget(t testing.TB, extra int) *seqTarget {
+	t.Helper()
+	st := &seqTarget{extra: extra}
+	st.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/metrics" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", contentText)
+		var b strings.Builder
+		fmt.Fprintf(&b, "# TYPE e2e_scrape_seq gauge\ne2e_scrape_seq %d\n", st.n.Add(1))
+		if st.extra > 0 {
+			b.WriteString("# TYPE e2e_filler gauge\n")
+			for i := range st.extra {
+				fmt.Fprintf(&b, "e2e_filler{i=\"%d\"} %d\n", i, i)
+			}
+		}
+		_, _ = io.WriteString(w, b.String())
+	}))
+	t.Cleanup(st.srv.Close)
+	return st
+}
+
+func (st *seqTarget) url() string { return st.srv.URL + "/metrics" }
+
+// TestRemoteOutageLosesNothing puts a remote in front of Prometheus that
+// answers 503 (with Retry-After: 1) to the first requests: the agent retries
+// and every scrape of a steady series arrives, none missing.
+func TestRemoteOutageLosesNothing(t *testing.T) {
+	t.Parallel()
+	prom := testsupport.StartPrometheus(t)
+	target, err := url.Parse(prom)
+	require.NoError(t, err)
+	const outage = 4
+	var requests, forwarded atomic.Int64
+	forward := httputil.NewSingleHostReverseProxy(target)
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if requests.Add(1) <= outage {
+			_, _ = io.Copy(io.Discard, r.Body)
+			w.Header().Set("Retry-After", "1")
+			http.Error(w, "e2e: service unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		forwarded.Add(1)
+		forward.ServeHTTP(w, r)
+	}))
+	t.Cleanup(proxy.Close)
+
+	seq := newSeqTarget(t, 0)
+	statusAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	p := start(t, baseEnv(t).with(
+		"GRAFANA_CLOUD_PROMETHEUS_URL="+proxy.URL+testsupport.RemoteWritePath,
+		"DYNOSCOPE_SCRAPE_TARGETS=steady="+seq.url(),
+		"DYNOSCOPE_HEALTH_PATH=",
+		"DYNOSCOPE_STATUS_ADDR="+statusAddr,
+	), dynoscope(t), "agent")
+
+	// Past the outage, and a few scrapes more.
+	require.Eventually(t, func() bool { return forwarded.Load() >= 2 && seq.n.Load() >= 12 }, arriveTimeout, tick,
+		"requests %d, forwarded %d, scrapes %d", requests.Load(), forwarded.Load(), seq.n.Load())
+	waitValue(t, prom, `max_over_time(e2e_scrape_seq{job="steady"}[10m])`, atLeast(12))
+
+	first, ok := value(t, prom, `min_over_time(e2e_scrape_seq{job="steady"}[10m])`)
+	require.True(t, ok)
+	require.Equal(t, 1.0, first, "the first scrape, made during the outage, arrived")
+	last, _ := value(t, prom, `max_over_time(e2e_scrape_seq{job="steady"}[10m])`)
+	count, _ := value(t, prom, `count_over_time(e2e_scrape_seq{job="steady"}[10m])`)
+	require.Equal(t, last-first+1, count, "every scrape from 1 to %v arrived, once", last)
+
+	retries, ok := selfMetric(t, statusAddr, "dynoscope_remote_write_retries_total")
+	require.True(t, ok)
+	require.GreaterOrEqual(t, retries, float64(outage), "each 503 was retried")
+	dropped, _ := selfMetric(t, statusAddr, `dynoscope_remote_write_samples_dropped_total{reason="rejected"}`)
+	require.Zero(t, dropped)
+	p.stop(t)
+}
+
+// TestRemoteRejectsBatches has a remote that answers 400 to everything:
+// the agent logs the body once (not once per batch), counts the samples as
+// dropped (reason rejected), doesn't retry them, and keeps running.
+func TestRemoteRejectsBatches(t *testing.T) {
+	t.Parallel()
+	const body = "e2e-reject: out of order sample"
+	var requests atomic.Int64
+	remote := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		_, _ = io.Copy(io.Discard, r.Body)
+		http.Error(w, body, http.StatusBadRequest)
+	}))
+	t.Cleanup(remote.Close)
+
+	// 2500 series a second: a full batch (2000 samples) every second.
+	seq := newSeqTarget(t, 2500)
+	statusAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	p := start(t, baseEnv(t).with(
+		"GRAFANA_CLOUD_PROMETHEUS_URL="+remote.URL+testsupport.RemoteWritePath,
+		"DYNOSCOPE_SCRAPE_TARGETS=big="+seq.url(),
+		"DYNOSCOPE_MAX_SERIES=5000",
+		"DYNOSCOPE_HEALTH_PATH=",
+		"DYNOSCOPE_STATUS_ADDR="+statusAddr,
+	), dynoscope(t), "agent")
+
+	require.Eventually(t, func() bool { return requests.Load() >= 4 }, arriveTimeout, tick, "the agent sends batch after batch")
+	require.Eventually(t, func() bool {
+		v, ok := selfMetric(t, statusAddr, `dynoscope_remote_write_samples_dropped_total{reason="rejected"}`)
+		return ok && v >= 2000
+	}, arriveTimeout, tick, "rejected samples are counted")
+	retries, _ := selfMetric(t, statusAddr, "dynoscope_remote_write_retries_total")
+	require.Zero(t, retries, "a 400 is not retried")
+
+	require.True(t, p.running(), "the agent keeps running")
+	seen := seq.n.Load()
+	require.Eventually(t, func() bool { return seq.n.Load() >= seen+2 }, arriveTimeout, tick, "and scraping")
+	require.Equal(t, 1, strings.Count(p.stderr.String(), body), "the body is logged once, not per batch:\n%s", p.stderr.String())
+	require.Contains(t, p.stderr.String(), "status_code=400")
+	p.stop(t)
+}
+
+// TestBadTargets scrapes a target that answers 500, one with a malformed
+// page and one that hangs past the scrape timeout, beside a good one: each
+// bad one is up=0 at the receiver, the good one keeps arriving, the agent
+// keeps running.
+func TestBadTargets(t *testing.T) {
+	t.Parallel()
+	prom := testsupport.StartPrometheus(t)
+	release := make(chan struct{})
+	mux := http.NewServeMux()
+	mux.HandleFunc("/error", func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, "e2e: internal error", http.StatusInternalServerError)
+	})
+	mux.HandleFunc("/malformed", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", contentText)
+		_, _ = io.WriteString(w, "# TYPE broken gauge\nbroken{label=\"unterminated} 1\nthis is not { an exposition\n")
+	})
+	mux.HandleFunc("/hang", func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	})
+	bad := httptest.NewServer(mux)
+	t.Cleanup(bad.Close)
+	t.Cleanup(func() { close(release) }) // before bad.Close, which waits for handlers
+	good := newSeqTarget(t, 0)
+
+	statusAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	p := start(t, baseEnv(t).with(
+		"GRAFANA_CLOUD_PROMETHEUS_URL="+remoteWriteURL(prom),
+		"DYNOSCOPE_SCRAPE_TARGETS="+strings.Join([]string{
+			"good=" + good.url(),
+			"error=" + bad.URL + "/error",
+			"malformed=" + bad.URL + "/malformed",
+			"hang=" + bad.URL + "/hang",
+		}, ","),
+		"DYNOSCOPE_SCRAPE_TIMEOUT=500ms",
+		"DYNOSCOPE_HEALTH_PATH=",
+		"DYNOSCOPE_STATUS_ADDR="+statusAddr,
+	), dynoscope(t), "agent")
+
+	for _, job := range []string{"error", "malformed", "hang"} {
+		waitValue(t, prom, sel("up", map[string]string{"job": job, "app": "e2e"}), equals(0))
+		waitValue(t, prom, sel("scrape_samples_scraped", map[string]string{"job": job}), equals(0))
+	}
+	waitValue(t, prom, sel("up", map[string]string{"job": "good"}), equals(1))
+	before, _ := value(t, prom, `max_over_time(e2e_scrape_seq{job="good"}[10m])`)
+	waitValue(t, prom, `max_over_time(e2e_scrape_seq{job="good"}[10m])`, atLeast(before+3))
+	require.True(t, p.running())
+
+	// The status endpoint names each failure.
+	_, st := httpGet(t, "http://"+statusAddr+"/status")
+	for _, want := range []string{`"job": "error"`, "500", `"job": "malformed"`, `"job": "hang"`} {
+		require.Contains(t, st, want)
+	}
+	p.stop(t)
+}
