@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	osexec "os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -130,6 +131,8 @@ func TestDynoWebEndToEnd(t *testing.T) {
 	require.Eventually(t, func() bool { return isSubsequence(written, lokiLines(loki, "stdout")) }, arriveTimeout, 100*time.Millisecond,
 		"the stdout lines did not all arrive in Loki")
 
+	logOverhead(t, d)
+
 	// The agent killed with SIGKILL: the restart loop brings it back; the app never notices (lines
 	// written while no agent runs pass through to the dyno's stdout but are not shipped).
 	pids := agentPIDs(d)
@@ -196,4 +199,135 @@ func TestDynoWithoutCredentials(t *testing.T) {
 	require.Len(t, warnings, 1, d.Stderr.String())
 	require.Contains(t, warnings[0], "dynoscope: warning: neither GRAFANA_CLOUD_PROMETHEUS_URL nor GRAFANA_CLOUD_LOKI_URL is set")
 	require.Contains(t, d.Stdout.String(), "received SIGTERM, shutting down")
+}
+
+// logOverhead logs the memory of what the launcher added to the dyno: the agent, its restart loop
+// and the two tees (every process of the dyno but the app), as RSS and as PSS (the processes share
+// the dynoscope binary's pages, which RSS counts once per process).
+func logOverhead(t testing.TB, d *dyno) {
+	t.Helper()
+	var rssTotal, pssTotal int
+	for _, p := range groupProcesses(d.Pgid) {
+		pid, name, _ := strings.Cut(p, ":")
+		rss, pss := memField(pid, "Rss:"), memField(pid, "Pss:")
+		cmdline := strings.ReplaceAll(strings.TrimRight(readFile("/proc/"+pid+"/cmdline"), "\x00"), "\x00", " ")
+		if len(cmdline) > 80 {
+			cmdline = cmdline[:80] + "..."
+		}
+		t.Logf("RSS %6d KiB  PSS %6d KiB  %s", rss, pss, cmdline)
+		if name != "demoapp" {
+			rssTotal += rss
+			pssTotal += pss
+		}
+	}
+	t.Logf("memory added by dynoscope to the dyno: RSS %.1f MiB, PSS %.1f MiB", float64(rssTotal)/1024, float64(pssTotal)/1024)
+}
+
+// memField reads a field in KiB from /proc/PID/smaps_rollup.
+func memField(pid, field string) int {
+	for _, l := range lines(readFile("/proc/" + pid + "/smaps_rollup")) {
+		if v, ok := strings.CutPrefix(l, field); ok {
+			kb, _ := strconv.Atoi(strings.Fields(v)[0])
+			return kb
+		}
+	}
+	return 0
+}
+
+// TestDynoReleasePhase runs a release-phase dyno with the real agent: the release ends as soon as
+// its command exits, with its exit status, and the command's lines are still shipped.
+func TestDynoReleasePhase(t *testing.T) {
+	home, tmp := realApp(t)
+	loki := testsupport.NewLokiReceiver(t)
+	vars := realVars(t, "http://127.0.0.1:9", loki, 0, tmp)
+	vars["DYNO"] = "release.12"
+	delete(vars, "PORT")
+	d := bootDyno(t, home, tmp, vars, `echo "running migrations"; sleep 0.5; echo "migrations done"; exit 4`)
+	start := time.Now()
+	require.Equal(t, 4, d.ExitCode(t, graceTimeout))
+	start = time.Now()
+	select {
+	case <-d.streamsClosed:
+	case <-time.After(2 * time.Second):
+		t.Fatal("the release's output stream stayed open after its command exited: the release would hang")
+	}
+	t.Logf("release output closed %s after the command exited", time.Since(start))
+	require.Equal(t, "running migrations\nmigrations done\n", d.Stdout.String())
+	entry := loki.WaitForLine(t, "migrations done", arriveTimeout)
+	require.Equal(t, "release", entry.Labels["instance"])
+	require.Equal(t, "release", entry.Labels["dyno_type"])
+	require.Eventually(t, func() bool { return len(groupProcesses(d.Pgid)) == 0 }, graceTimeout, 100*time.Millisecond,
+		"the agent kept running after the release: %v", groupProcesses(d.Pgid))
+}
+
+// TestDynoNoAgent boots the real app where the launcher must start nothing, with the output untouched.
+func TestDynoNoAgent(t *testing.T) {
+	home, tmp := realApp(t)
+	loki := testsupport.NewLokiReceiver(t)
+	for name, extra := range map[string]map[string]string{
+		"disabled":        {"DYNOSCOPE_DISABLED": "true"},
+		"metrics off":     {"ENABLE_METRICS": "false"},
+		"one-off dyno":    {"DYNO": "run.1"},
+		"one-off opt-out": {"DYNO": "run.2", "DYNOSCOPE_ONE_OFF": "false"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			vars := realVars(t, "http://127.0.0.1:9", loki, freePort(t), tmp)
+			for k, v := range extra {
+				vars[k] = v
+			}
+			d := bootDyno(t, home, tmp, vars, `echo "plain output"; echo "plain error" >&2`)
+			require.Equal(t, 0, d.ExitCode(t, 10*time.Second))
+			<-d.streamsClosed
+			require.Equal(t, "plain output\n", d.Stdout.String())
+			require.Equal(t, "plain error\n", d.Stderr.String())
+			require.Empty(t, groupProcesses(d.Pgid))
+			require.NoFileExists(t, filepath.Join(tmp, "dynoscope-launcher.pid"))
+		})
+	}
+	require.Zero(t, loki.Requests())
+}
+
+// TestDynoSecondSourcing emulates heroku ps:exec into a running web dyno: a shell sourcing
+// .profile.d again without the config vars starts no second agent and prints nothing.
+func TestDynoSecondSourcing(t *testing.T) {
+	home, tmp := realApp(t)
+	loki := testsupport.NewLokiReceiver(t)
+	port := freePort(t)
+	d := bootDyno(t, home, tmp, realVars(t, "http://127.0.0.1:9", loki, port, tmp), procfileCommand(t, home, "web"))
+	require.Eventually(t, func() bool { return len(agentPIDs(d)) == 1 }, arriveTimeout, 50*time.Millisecond)
+
+	exec := bootDyno(t, home, tmp, map[string]string{}, `echo "in the dyno"; dynoscope version`)
+	require.Equal(t, 0, exec.ExitCode(t, 10*time.Second))
+	<-exec.streamsClosed
+	require.Equal(t, "in the dyno\ndynoscope "+testVersion+"\n", exec.Stdout.String())
+	require.Empty(t, exec.Stderr.String())
+	require.Empty(t, groupProcesses(exec.Pgid))
+	require.Len(t, agentPIDs(d), 1)
+	d.Terminate(t)
+}
+
+// TestDynoTerminal runs a one-off dyno with a terminal (heroku run bash), with the one-off opt-in
+// on: no agent, and the command's output goes to the terminal itself.
+func TestDynoTerminal(t *testing.T) {
+	if _, err := osexec.LookPath("script"); err != nil {
+		t.Skip("script (util-linux) is not installed: the terminal case needs its pty")
+	}
+	home, tmp := realApp(t)
+	loki := testsupport.NewLokiReceiver(t)
+	vars := realVars(t, "http://127.0.0.1:9", loki, 0, tmp)
+	vars["DYNO"], vars["DYNOSCOPE_ONE_OFF"] = "run.1", "true"
+	delete(vars, "PORT")
+	args := []string{"env", "-i", "HOME=" + home, "PATH=" + platformPath, "TMPDIR=" + tmp}
+	for k, v := range vars {
+		args = append(args, shellQuote(k+"="+v))
+	}
+	args = append(args, "bash", "-l", "-c", shellQuote(bootScript+`[[ -t 1 ]] && echo "stdout is the terminal"; [[ -e "${TMPDIR}/dynoscope-launcher.pid" ]] || echo "no agent"`))
+	cmd := osexec.Command("script", "-q", "-e", "-c", strings.Join(args, " "), "/dev/null")
+	cmd.Dir = home
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, string(out))
+	require.Contains(t, string(out), "stdout is the terminal")
+	require.Contains(t, string(out), "no agent")
+	require.NoFileExists(t, filepath.Join(tmp, "dynoscope-launcher.pid"))
+	require.Zero(t, loki.Requests())
 }
