@@ -149,7 +149,7 @@ native::up() {
 		env PORT="${port}" ENVIRONMENT="${environment}" DYNOSCOPE_APP=demo DEMO_TRAFFIC=true \
 			GRAFANA_CLOUD_PROMETHEUS_URL="http://${PROMETHEUS_ADDR}/api/v1/write" \
 			GRAFANA_CLOUD_LOKI_URL="${loki_url}" \
-			DYNOSCOPE_SCRAPE_INTERVAL=5s DYNOSCOPE_STATUS_ADDR="127.0.0.1:${status}" \
+			DYNOSCOPE_SCRAPE_INTERVAL=5s DYNOSCOPE_SCRAPE_TIMEOUT=5s DYNOSCOPE_STATUS_ADDR="127.0.0.1:${status}" \
 			DYNOSCOPE_SOCKET="${dir}/dynoscope-${environment}.sock" \
 			"${bin}/dynoscope" run -- "${bin}/demoapp" >"${dir}/logs/app-${environment}.log" 2>&1 &
 		pids+=("$!")
