@@ -301,3 +301,11 @@ func get(url string) (int, string, error) {
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
 	return resp.StatusCode, string(b), err
 }
+
+// hostname is the instance label off Heroku.
+func hostname(t testing.TB) string {
+	t.Helper()
+	h, err := os.Hostname()
+	require.NoError(t, err)
+	return h
+}
