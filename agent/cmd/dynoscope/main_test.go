@@ -279,7 +279,9 @@ func TestRunMetricsDisabled(t *testing.T) {
 	stdinR, stdinW := io.Pipe()
 	var out, errOut lockedBuffer
 	done := make(chan int, 1)
-	go func() { done <- run(context.Background(), []string{"run", "--", "cat"}, environ, stdio{stdinR, &out, &errOut}) }()
+	go func() {
+		done <- run(context.Background(), []string{"run", "--", "cat"}, environ, stdio{stdinR, &out, &errOut})
+	}()
 	_, err = io.WriteString(stdinW, "ping\n")
 	require.NoError(t, err)
 	require.Eventually(t, func() bool { return out.String() == "ping\n" }, 10*time.Second, 10*time.Millisecond)
