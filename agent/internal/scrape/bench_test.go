@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/protobuf/encoding/protodelim"
 )
 
 // generatedPage is a 10k-series page: counters and gauges with three labels,
@@ -165,4 +166,82 @@ func BenchmarkLabelOnly(b *testing.B) {
 			}
 		})
 	}
+}
+
+// protoPage is page in the delimited protobuf format, as client_golang
+// serves it when asked.
+func protoPage(b *testing.B, page []byte) []byte {
+	b.Helper()
+	var p parser
+	fams, err := p.parse(page, ctText)
+	require.NoError(b, err)
+	var out bytes.Buffer
+	for _, mf := range fams {
+		_, err := protodelim.MarshalTo(&out, mf)
+		require.NoError(b, err)
+	}
+	return out.Bytes()
+}
+
+// BenchmarkProto compares the protobuf paths on the same pages: protodelim
+// into dto structs (what expfmt's decoder does), the hand decoder alone, and
+// the whole parse-and-label of a scrape.
+func BenchmarkProto(b *testing.B) {
+	for _, p := range benchPages(b) {
+		body := protoPage(b, p.body)
+		b.Run(p.name+"/protodelim", func(b *testing.B) {
+			var ps parser
+			b.ReportAllocs()
+			b.SetBytes(int64(len(body)))
+			for b.Loop() {
+				if _, err := ps.parse(body, ctProto); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(p.name+"/decode", func(b *testing.B) {
+			var pg page
+			b.ReportAllocs()
+			b.SetBytes(int64(len(body)))
+			for b.Loop() {
+				pg.reset()
+				if err := decodeProto(&pg, body); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(p.name+"/parse_label", func(b *testing.B) {
+			l := testLoop(b, &bodySource{body: body, contentType: ctProto})
+			l.src = pageBodySource{body: body, contentType: ctProto}
+			_, err := l.scrape(context.Background())
+			require.NoError(b, err)
+			b.ReportAllocs()
+			b.SetBytes(int64(len(body)))
+			for b.Loop() {
+				if _, err := l.scrape(context.Background()); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// pageBodySource serves a fixed page through the page path of the HTTP
+// source (parsePage).
+type pageBodySource struct {
+	body        []byte
+	contentType string
+	p           *parser
+}
+
+func (s pageBodySource) families(context.Context) ([]*dto.MetricFamily, error) {
+	return (&parser{}).parse(s.body, s.contentType)
+}
+
+func (s pageBodySource) page(_ context.Context, pg *page) error {
+	p := s.p
+	if p == nil {
+		p = &parser{}
+	}
+	return p.parsePage(s.body, s.contentType, pg)
 }

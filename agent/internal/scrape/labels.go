@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 
 	dto "github.com/prometheus/client_model/go"
 
@@ -25,8 +26,10 @@ type labeler struct {
 	families   map[string]*familyNames
 	floats     map[float64]string
 	exported   map[string]string
-	scratch    series.Labels // the page's labels of the series being built
-	merged     series.Labels // and merged with the target labels
+	pairs      series.Labels     // build's dto pairs as labels
+	strs       map[string]string // interned label names and values of kept series
+	scratch    series.Labels     // the page's labels of the series being built
+	merged     series.Labels     // and merged with the target labels
 	arena      []series.Label
 	fixes      [len(fixIndex)]int // by fixIndex, since the last takeFixes
 }
@@ -72,6 +75,7 @@ func newLabeler(job, instance string, constant map[string]string, keep, drop *re
 		families: map[string]*familyNames{},
 		floats:   map[float64]string{},
 		exported: map[string]string{},
+		strs:     map[string]string{},
 	}
 }
 
@@ -83,6 +87,7 @@ func (lb *labeler) names(family string) *familyNames {
 	if len(lb.families) > 100_000 { // a page inventing names: start over
 		clear(lb.families)
 	}
+	family = strings.Clone(family) // it may point into the page
 	base := series.SanitizeMetricName(family)
 	if base != family {
 		lb.fixes[iInvalidName]++
@@ -146,7 +151,7 @@ func (lb *labeler) exportedName(name string) string {
 		return e
 	}
 	e := "exported_" + name
-	lb.exported[name] = e
+	lb.exported[strings.Clone(name)] = e
 	return e
 }
 
@@ -154,13 +159,24 @@ func (lb *labeler) exportedName(name string) string {
 // until the next call: name is the final metric name, pairs the page's labels,
 // extra (le, quantile) an optional label of the expansion.
 func (lb *labeler) build(name string, pairs []*dto.LabelPair, extraName, extraValue string) series.Labels {
+	lb.pairs = lb.pairs[:0]
+	for _, p := range pairs {
+		lb.pairs = append(lb.pairs, series.Label{Name: p.GetName(), Value: p.GetValue()})
+	}
+	return lb.buildLabels(name, lb.pairs, extraName, extraValue)
+}
+
+// buildLabels is build with the page's labels as a series.Labels (unsorted,
+// as on the page). Its strings may point into the page: keepLabels copies
+// them.
+func (lb *labeler) buildLabels(name string, pairs []series.Label, extraName, extraValue string) series.Labels {
 	s := append(lb.scratch[:0], series.Label{Name: series.MetricName, Value: name})
 	for _, p := range pairs {
-		v := p.GetValue()
+		v := p.Value
 		if v == "" {
 			continue
 		}
-		n := p.GetName()
+		n := p.Name
 		if sn := series.SanitizeLabelName(n); sn != n {
 			lb.fixes[iInvalidName]++
 			n = sn
@@ -228,15 +244,36 @@ func (lb *labeler) capLabels(s series.Labels) series.Labels {
 	return s
 }
 
-// keep copies labels out of the scratch buffer into the arena, for a series
-// that outlives this call.
+// keepLabels copies labels out of the scratch buffer into the arena, for a
+// series that outlives this call. The strings are copied too (they may point
+// into the page), once each: a name or value shared by many series (app,
+// job, "GET", a shard) is stored once.
 func (lb *labeler) keepLabels(s series.Labels) series.Labels {
 	if cap(lb.arena)-len(lb.arena) < len(s) {
 		lb.arena = make([]series.Label, 0, max(arenaChunk, len(s)))
 	}
 	n := len(lb.arena)
-	lb.arena = append(lb.arena, s...)
+	for _, l := range s {
+		lb.arena = append(lb.arena, series.Label{Name: lb.intern(l.Name), Value: lb.intern(l.Value)})
+	}
 	return lb.arena[n : n+len(s) : n+len(s)]
+}
+
+// maxInterned bounds the interned strings; past it the table starts over
+// (the strings of live series stay where they are).
+const maxInterned = 1 << 17
+
+// intern returns an owned copy of s, the same one for equal strings.
+func (lb *labeler) intern(s string) string {
+	if v, ok := lb.strs[s]; ok {
+		return v
+	}
+	if len(lb.strs) >= maxInterned {
+		clear(lb.strs)
+	}
+	v := strings.Clone(s)
+	lb.strs[v] = v
+	return v
 }
 
 // takeFixes returns the fix counts since the last call and zeroes them.

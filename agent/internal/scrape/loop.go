@@ -37,6 +37,23 @@ func (s *httpSource) families(ctx context.Context) ([]*dto.MetricFamily, error) 
 	return s.p.parse(body, contentType)
 }
 
+// pageSource is a source that reads a scrape straight into a page, without
+// dto structs where it can (protobuf pages): the loop prefers it.
+type pageSource interface {
+	page(ctx context.Context, pg *page) error
+}
+
+var _ pageSource = (*httpSource)(nil)
+
+func (s *httpSource) page(ctx context.Context, pg *page) error {
+	body, contentType, err := s.f.fetch(ctx)
+	if err != nil {
+		pg.reset()
+		return err
+	}
+	return s.p.parsePage(body, contentType, pg)
+}
+
 type gatherSource struct{ g prometheus.Gatherer }
 
 // errGather marks the failure of an in-process gatherer.
@@ -67,6 +84,7 @@ type loop struct {
 	timeout     time.Duration
 	logEvery    time.Duration
 	hash        maphash.Hash // of label sets, seeded once
+	pg          page         // the page being labelled; reset after each scrape
 
 	active              map[uint64]*activeSeries // by label hash: the series admitted and not yet stale
 	gen                 uint64                   // number of the current scrape
@@ -137,9 +155,10 @@ func (l *loop) scrape(ctx context.Context) (Result, error) {
 	start := l.now()
 	t0 := time.Now()
 	sctx, cancel := context.WithTimeout(ctx, l.timeout)
-	mfs, err := l.src.families(sctx)
+	err := l.read(sctx)
 	timedOut := sctx.Err() != nil
 	cancel()
+	defer l.pg.reset() // no string of this page is kept past the scrape
 	if ctx.Err() != nil {
 		return Result{}, ctx.Err()
 	}
@@ -148,9 +167,7 @@ func (l *loop) scrape(ctx context.Context) (Result, error) {
 	samples := make([]series.Sample, 0, l.lastLen+3)
 	var scraped int
 	if err == nil {
-		for _, mf := range mfs {
-			samples, scraped = l.expand(samples, scraped, mf, ts)
-		}
+		samples, scraped = l.expandPage(samples, scraped, &l.pg, ts)
 		samples = l.markVanished(samples, ts)
 	} else {
 		err = fmt.Errorf("scrape %s: %w", l.url, err)
@@ -171,55 +188,67 @@ func (l *loop) scrape(ctx context.Context) (Result, error) {
 	return Result{Series: n, Scraped: scraped, Duration: dur, Samples: samples}, err
 }
 
-// expand turns a family into samples as Prometheus does: histograms into
+// read fills l.pg with the target's page: straight from a pageSource, or
+// from the dto families of any other source (in-process gatherers), in
+// their order.
+func (l *loop) read(ctx context.Context) error {
+	if ps, ok := l.src.(pageSource); ok {
+		return ps.page(ctx, &l.pg)
+	}
+	l.pg.reset()
+	mfs, err := l.src.families(ctx)
+	if err != nil {
+		return err
+	}
+	l.pg.addFamilies(mfs)
+	return nil
+}
+
+// expand turns one dto family into samples, as expandPage does.
+func (l *loop) expand(out []series.Sample, scraped int, mf *dto.MetricFamily, ts int64) ([]series.Sample, int) {
+	l.pg.reset()
+	l.pg.addFamily(mf)
+	out, scraped = l.expandPage(out, scraped, &l.pg, ts)
+	l.pg.reset()
+	return out, scraped
+}
+
+// expandPage turns a page into samples as Prometheus does: histograms into
 // _bucket{le} (+Inf included), _sum and _count; summaries into
 // {quantile}, _sum and _count.
-func (l *loop) expand(out []series.Sample, scraped int, mf *dto.MetricFamily, ts int64) ([]series.Sample, int) {
-	names := l.lb.names(mf.GetName())
-	for _, m := range mf.GetMetric() {
-		lp := m.GetLabel()
-		switch mf.GetType() {
-		case dto.MetricType_COUNTER:
-			out = l.add(out, names.plain, lp, "", "", m.GetCounter().GetValue(), ts)
-			scraped++
-		case dto.MetricType_GAUGE:
-			out = l.add(out, names.plain, lp, "", "", m.GetGauge().GetValue(), ts)
-			scraped++
-		case dto.MetricType_SUMMARY:
-			s := m.GetSummary()
-			for _, q := range s.GetQuantile() {
-				out = l.add(out, names.plain, lp, "quantile", l.lb.formatFloat(q.GetQuantile()), q.GetValue(), ts)
-			}
-			out = l.add(out, names.sum, lp, "", "", s.GetSampleSum(), ts)
-			out = l.add(out, names.count, lp, "", "", float64(s.GetSampleCount()), ts)
-			scraped += len(s.GetQuantile()) + 2
-		case dto.MetricType_HISTOGRAM, dto.MetricType_GAUGE_HISTOGRAM:
-			h := m.GetHistogram()
-			count := float64(h.GetSampleCount())
-			if h.SampleCountFloat != nil {
-				count = h.GetSampleCountFloat()
-			}
-			inf := false
-			for _, b := range h.GetBucket() {
-				c := float64(b.GetCumulativeCount())
-				if b.CumulativeCountFloat != nil {
-					c = b.GetCumulativeCountFloat()
+func (l *loop) expandPage(out []series.Sample, scraped int, pg *page, ts int64) ([]series.Sample, int) {
+	for _, f := range pg.fams {
+		names := l.lb.names(f.name)
+		for _, m := range pg.metrics[f.first:f.end] {
+			lp := pg.labels[m.l0:m.l1]
+			points := pg.points[m.p0:m.p1]
+			switch f.typ {
+			case dto.MetricType_SUMMARY:
+				for _, q := range points {
+					out = l.add(out, names.plain, lp, "quantile", l.lb.formatFloat(q.key), q.value, ts)
 				}
-				inf = inf || math.IsInf(b.GetUpperBound(), +1)
-				out = l.add(out, names.bucket, lp, "le", l.lb.formatFloat(b.GetUpperBound()), c, ts)
-			}
-			if !inf {
-				out = l.add(out, names.bucket, lp, "le", "+Inf", count, ts)
-			}
-			out = l.add(out, names.sum, lp, "", "", h.GetSampleSum(), ts)
-			out = l.add(out, names.count, lp, "", "", count, ts)
-			scraped += len(h.GetBucket()) + 2
-			if !inf {
+				out = l.add(out, names.sum, lp, "", "", m.value, ts)
+				out = l.add(out, names.count, lp, "", "", m.count, ts)
+				scraped += len(points) + 2
+			case dto.MetricType_HISTOGRAM, dto.MetricType_GAUGE_HISTOGRAM:
+				inf := false
+				for _, b := range points {
+					inf = inf || math.IsInf(b.key, +1)
+					out = l.add(out, names.bucket, lp, "le", l.lb.formatFloat(b.key), b.value, ts)
+				}
+				if !inf {
+					out = l.add(out, names.bucket, lp, "le", "+Inf", m.count, ts)
+				}
+				out = l.add(out, names.sum, lp, "", "", m.value, ts)
+				out = l.add(out, names.count, lp, "", "", m.count, ts)
+				scraped += len(points) + 2
+				if !inf {
+					scraped++
+				}
+			default: // counter, gauge, untyped
+				out = l.add(out, names.plain, lp, "", "", m.value, ts)
 				scraped++
 			}
-		default: // untyped
-			out = l.add(out, names.plain, lp, "", "", m.GetUntyped().GetValue(), ts)
-			scraped++
 		}
 	}
 	return out, scraped
@@ -227,11 +256,11 @@ func (l *loop) expand(out []series.Sample, scraped int, mf *dto.MetricFamily, ts
 
 // add appends one sample unless it is filtered, a duplicate, or over the
 // series budget.
-func (l *loop) add(out []series.Sample, name string, lp []*dto.LabelPair, extraName, extraValue string, v float64, ts int64) []series.Sample {
+func (l *loop) add(out []series.Sample, name string, lp []series.Label, extraName, extraValue string, v float64, ts int64) []series.Sample {
 	if name == "" { // dropped by keep/drop
 		return out
 	}
-	ls := l.lb.build(name, lp, extraName, extraValue)
+	ls := l.lb.buildLabels(name, lp, extraName, extraValue)
 	h := hashLabels(&l.hash, ls)
 	a, ok := l.active[h]
 	switch {

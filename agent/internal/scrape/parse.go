@@ -56,6 +56,7 @@ type parser struct {
 }
 
 func (p *parser) parse(body []byte, contentType string) ([]*dto.MetricFamily, error) {
+	clear(p.fams)
 	p.fams = p.fams[:0]
 	var err error
 	switch formatOf(contentType) {
@@ -76,6 +77,43 @@ func (p *parser) parse(body []byte, contentType string) ([]*dto.MetricFamily, er
 	}
 	slices.SortFunc(p.fams, func(a, b *dto.MetricFamily) int { return strings.Compare(a.GetName(), b.GetName()) })
 	return p.fams, nil
+}
+
+// parsePage reads a page into pg (reset first). Protobuf pages are decoded
+// straight into pg (see decodeProto), without dto structs; pg's strings then
+// point into body. Text and OpenMetrics pages go through expfmt's parser,
+// and its families are released once copied into pg.
+func (p *parser) parsePage(body []byte, contentType string, pg *page) error {
+	pg.reset()
+	if formatOf(contentType) != formatProto {
+		mfs, err := p.parse(body, contentType)
+		if err != nil {
+			return err
+		}
+		pg.addFamilies(mfs)
+		p.release()
+		return nil
+	}
+	if err := decodeProto(pg, body); err != nil {
+		pg.reset()
+		return fmt.Errorf("%w: %w", ErrParse, err)
+	}
+	pg.sortFamilies()
+	return nil
+}
+
+// maxKeptOpenMetrics is the largest normalised OpenMetrics buffer kept
+// between scrapes.
+const maxKeptOpenMetrics = 1 << 20
+
+// release drops the references to the last parse's families (and a big
+// OpenMetrics buffer), so that they are garbage before the next scrape.
+func (p *parser) release() {
+	clear(p.fams)
+	p.fams = p.fams[:0]
+	if cap(p.om) > maxKeptOpenMetrics {
+		p.om = nil
+	}
 }
 
 func (p *parser) parseText(body []byte) error {
