@@ -81,7 +81,7 @@ func TestShutdownIsBoundedWhenRemoteHangs(t *testing.T) {
 	}))
 	t.Cleanup(remote.Close)
 	t.Cleanup(func() { close(release) }) // before remote.Close, which waits for handlers
-	seq := newSeqTarget(t, 2500) // a full batch at each scrape: no waiting for the batch deadline
+	seq := newSeqTarget(t, 2500)         // a full batch at each scrape: no waiting for the batch deadline
 
 	const timeout = 3 * time.Second
 	p := start(t, baseEnv(t).with(
@@ -147,4 +147,3 @@ func TestConfigRefusesUnsafeEndpoints(t *testing.T) {
 		require.NotContains(t, p.stderr.String(), "msg=started")
 	})
 }
-
