@@ -60,6 +60,17 @@ native::need() {
 	fi
 }
 
+# kill_groups PID...: SIGTERM to each process group, then wait for them.
+native::kill_groups() {
+	local pid
+	for pid in "$@"; do
+		kill -TERM -- "-${pid}" 2>/dev/null || true
+	done
+	if (($# > 0)); then
+		wait "$@" 2>/dev/null || true
+	fi
+}
+
 # wait_ready NAME URL: poll URL for up to 30 seconds.
 native::wait_ready() {
 	local name="${1}" url="${2}" i
@@ -78,6 +89,7 @@ native::up() {
 	native::need prometheus-alertmanager "apt-get install prometheus-alertmanager"
 	native::need curl "apt-get install curl"
 	native::need python3 "apt-get install python3"
+	native::need setsid "apt-get install util-linux"
 	native::need go "install Go (see go.mod)"
 
 	local bin="${REPO_DIR}/build/native" dir
@@ -95,35 +107,37 @@ native::up() {
 	LOKI_ADDR="127.0.0.1:$(native::free_port)"
 	native::render "${dir}"
 
-	local pids=()
+	# Every process runs in its own process group (setsid), so Ctrl-C reaches
+	# only this script, which stops the apps first (SIGTERM to the app and its
+	# agent, as on a dyno) so their agents flush to a Prometheus still running,
+	# then the rest.
+	local apps=() others=()
 	# shellcheck disable=SC2317 # called by the trap
 	native::stop() {
 		echo "stopping"
-		if ((${#pids[@]} > 0)); then
-			kill -TERM "${pids[@]}" 2>/dev/null || true
-			wait "${pids[@]}" 2>/dev/null || true
-		fi
+		native::kill_groups "${apps[@]}"
+		native::kill_groups "${others[@]}"
 		echo "configs, data and logs kept in ${dir}"
 	}
 	trap native::stop EXIT
 	trap 'exit 130' INT TERM
 
-	PORT="${ALERTLOG_ADDR##*:}" "${bin}/alertlog" >"${dir}/logs/alertlog.log" 2>&1 &
-	pids+=("$!")
-	prometheus-alertmanager --config.file="${dir}/local/alertmanager.yml" --storage.path="${dir}/alertmanager" \
+	PORT="${ALERTLOG_ADDR##*:}" setsid "${bin}/alertlog" >"${dir}/logs/alertlog.log" 2>&1 &
+	others+=("$!")
+	setsid prometheus-alertmanager --config.file="${dir}/local/alertmanager.yml" --storage.path="${dir}/alertmanager" \
 		--web.listen-address="${ALERTMANAGER_ADDR}" --cluster.listen-address= >"${dir}/logs/alertmanager.log" 2>&1 &
-	pids+=("$!")
+	others+=("$!")
 	native::wait_ready alertmanager "http://${ALERTMANAGER_ADDR}/-/ready"
-	prometheus --config.file="${dir}/local/prometheus.yml" --storage.tsdb.path="${dir}/prometheus" \
+	setsid prometheus --config.file="${dir}/local/prometheus.yml" --storage.tsdb.path="${dir}/prometheus" \
 		--web.listen-address="${PROMETHEUS_ADDR}" --web.enable-remote-write-receiver \
 		>"${dir}/logs/prometheus.log" 2>&1 &
-	pids+=("$!")
+	others+=("$!")
 	native::wait_ready prometheus "http://${PROMETHEUS_ADDR}/-/ready"
 
 	local loki_url=""
 	if command -v loki >/dev/null; then
-		loki -config.file="${dir}/local/loki.yml" >"${dir}/logs/loki.log" 2>&1 &
-		pids+=("$!")
+		setsid loki -config.file="${dir}/local/loki.yml" >"${dir}/logs/loki.log" 2>&1 &
+		others+=("$!")
 		native::wait_ready loki "http://${LOKI_ADDR}/ready"
 		loki_url="http://${LOKI_ADDR}/loki/api/v1/push"
 	else
@@ -136,8 +150,8 @@ native::up() {
 		GF_PATHS_PROVISIONING="${dir}/local/grafana/provisioning" GF_PATHS_DATA="${dir}/grafana" \
 			GF_SERVER_HTTP_ADDR=127.0.0.1 GF_SERVER_HTTP_PORT="${grafana_port}" \
 			GF_AUTH_ANONYMOUS_ENABLED=true GF_AUTH_ANONYMOUS_ORG_ROLE=Admin GF_AUTH_DISABLE_LOGIN_FORM=true \
-			grafana-server --homepath="${GRAFANA_HOME:-/usr/share/grafana}" >"${dir}/logs/grafana.log" 2>&1 &
-		pids+=("$!")
+			setsid grafana-server --homepath="${GRAFANA_HOME:-/usr/share/grafana}" >"${dir}/logs/grafana.log" 2>&1 &
+		others+=("$!")
 	else
 		echo "grafana-server not on the PATH: no Grafana (the dashboards import into Grafana Cloud, see README)"
 	fi
@@ -149,10 +163,10 @@ native::up() {
 		env PORT="${port}" ENVIRONMENT="${environment}" DYNOSCOPE_APP=demo DEMO_TRAFFIC=true \
 			GRAFANA_CLOUD_PROMETHEUS_URL="http://${PROMETHEUS_ADDR}/api/v1/write" \
 			GRAFANA_CLOUD_LOKI_URL="${loki_url}" \
-			DYNOSCOPE_SCRAPE_INTERVAL=5s DYNOSCOPE_SCRAPE_TIMEOUT=5s DYNOSCOPE_STATUS_ADDR="127.0.0.1:${status}" \
+			DYNOSCOPE_SCRAPE_INTERVAL=5s DYNOSCOPE_SCRAPE_TIMEOUT=5s DYNOSCOPE_SHUTDOWN_TIMEOUT=5s DYNOSCOPE_STATUS_ADDR="127.0.0.1:${status}" \
 			DYNOSCOPE_SOCKET="${dir}/dynoscope-${environment}.sock" \
-			"${bin}/dynoscope" run -- "${bin}/demoapp" >"${dir}/logs/app-${environment}.log" 2>&1 &
-		pids+=("$!")
+			setsid "${bin}/dynoscope" run -- "${bin}/demoapp" >"${dir}/logs/app-${environment}.log" 2>&1 &
+		apps+=("$!")
 		echo "demo app (${environment}):  http://127.0.0.1:${port}   agent status: http://127.0.0.1:${status}/status"
 	done
 
@@ -163,7 +177,7 @@ native::up() {
 	fi
 	echo "notifications:      tail -f ${dir}/logs/alertlog.log"
 	echo "logs of every process in ${dir}/logs; Ctrl-C stops"
-	wait -n "${pids[@]}" || true
+	wait -n "${apps[@]}" "${others[@]}" || true
 	echo "a process exited; see ${dir}/logs" >&2
 }
 
