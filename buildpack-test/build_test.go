@@ -351,3 +351,23 @@ func TestBuildFromSourceWithGo(t *testing.T) {
 	require.Contains(t, res.Stdout, "Building from source with go version")
 	requireInstalled(t, d.Build, "1.2.3-src")
 }
+
+func TestBuildDownloadsThroughTheAppsProxy(t *testing.T) {
+	binary := agentBinary(t)
+	var proxied atomic.Int64
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// A forward proxy gets the absolute URL; this one serves the release itself.
+		if r.URL.Host != "releases.invalid" {
+			http.Error(w, "not via the proxy", http.StatusBadGateway)
+			return
+		}
+		proxied.Add(1)
+		http.ServeFile(w, r, binary)
+	}))
+	t.Cleanup(proxy.Close)
+	bp := checkoutBuildpack(t, manifestFor("http://releases.invalid/v1.2.3/dynoscope-linux-"+goArch(), sha256File(t, binary)))
+	d := newBuild(t, map[string]string{"HTTP_PROXY": proxy.URL}, nil)
+	runner{}.compile(t, bp, d)
+	require.Equal(t, int64(1), proxied.Load())
+	requireInstalled(t, d.Build, testVersion)
+}

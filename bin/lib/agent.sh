@@ -66,10 +66,18 @@ agent::env_var() {
 	fi
 }
 
-# agent::download URL DEST fetches URL into DEST with retries and a bounded time.
+# agent::download URL DEST fetches URL into DEST with retries and a bounded time. The proxy config
+# vars of the app (HTTPS_PROXY, HTTP_PROXY, NO_PROXY, in ENV_DIR) apply to it, as to the agent.
 agent::download() {
-	local url="${1}" dest="${2}"
-	curl --fail --silent --show-error --location --retry 3 --retry-connrefused \
+	local url="${1}" dest="${2}" name value
+	local -a proxy=()
+	for name in HTTPS_PROXY https_proxy HTTP_PROXY http_proxy NO_PROXY no_proxy; do
+		value="$(agent::env_var "${AGENT_ENV_DIR:-/nonexistent}" "${name}")"
+		if [[ -n "${value}" ]]; then
+			proxy+=("${name}=${value}")
+		fi
+	done
+	env ${proxy[@]+"${proxy[@]}"} curl --fail --silent --show-error --location --retry 3 --retry-connrefused \
 		--connect-timeout 10 --max-time 300 --output "${dest}" "${url}"
 }
 
@@ -197,6 +205,7 @@ agent::install() {
 	sha="$(agent::env_var "${env_dir}" DYNOSCOPE_BINARY_SHA256)"
 	sha="$(tr '[:upper:]' '[:lower:]' <<<"${sha}")"
 
+	AGENT_ENV_DIR="${env_dir}"
 	AGENT_TMP_DIR="$(mktemp -d "${TMPDIR:-/tmp}/dynoscope-build.XXXXXX")"
 	trap agent::cleanup EXIT
 	staged="${AGENT_TMP_DIR}/dynoscope"
