@@ -69,12 +69,17 @@ agent::env_var() {
 # agent::download URL DEST fetches URL into DEST with retries and a bounded time. The proxy config
 # vars of the app (HTTPS_PROXY, HTTP_PROXY, NO_PROXY, in ENV_DIR) apply to it, as to the agent.
 agent::download() {
-	local url="${1}" dest="${2}" name value
+	local url="${1}" dest="${2}" name lower value
 	local -a proxy=()
-	for name in HTTPS_PROXY https_proxy HTTP_PROXY http_proxy NO_PROXY no_proxy; do
+	for name in HTTPS_PROXY HTTP_PROXY NO_PROXY; do
+		lower="$(tr '[:upper:]' '[:lower:]' <<<"${name}")"
 		value="$(agent::env_var "${AGENT_ENV_DIR:-/nonexistent}" "${name}")"
+		if [[ -z "${value}" ]]; then
+			value="$(agent::env_var "${AGENT_ENV_DIR:-/nonexistent}" "${lower}")"
+		fi
 		if [[ -n "${value}" ]]; then
-			proxy+=("${name}=${value}")
+			# curl reads http_proxy only in lower case; set both spellings.
+			proxy+=("${name}=${value}" "${lower}=${value}")
 		fi
 	done
 	env ${proxy[@]+"${proxy[@]}"} curl --fail --silent --show-error --location --retry 3 --retry-connrefused \
