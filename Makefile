@@ -10,6 +10,7 @@ DEMO_SECONDS ?= 40
 SHELL_FILES = $(shell git ls-files bin buildpack-test scripts .ci | xargs grep -l '^\#!/usr/bin/env bash' 2>/dev/null)
 
 .PHONY: help build test deps lint bench demo buildpack release local-up local-down local-native clean
+COMPOSE := docker-compose -p dynoscope -f local/docker-compose.yml
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-13s %s\n", $$1, $$2}'
@@ -22,6 +23,7 @@ deps: ## install the Debian packages the tests need (or say how)
 	@scripts/deps.sh
 
 test: deps ## run every test CI runs
+	npm ci --prefix dashboards/logql-check --no-audit --no-fund --loglevel=error
 	go vet ./...
 	go test -count=1 -timeout 40m ./...
 
@@ -39,6 +41,16 @@ demo: build ## the demo app under dynoscope, printing what it would send
 	PORT=$${PORT:-5000} ENVIRONMENT=development DYNOSCOPE_APP=demo DYNOSCOPE_DRY_RUN=true \
 	DEMO_TRAFFIC=true DYNOSCOPE_SCRAPE_INTERVAL=10s DYNOSCOPE_SOCKET=$(CURDIR)/$(BUILD)/dynoscope.sock \
 	timeout --signal=TERM --preserve-status $(DEMO_SECONDS) $(BUILD)/dynoscope run -- $(BUILD)/demoapp
+
+local-up: ## the local stack in Docker: Grafana :3000, Prometheus :9090, Alertmanager :9093, app :5000
+	VERSION=$(VERSION) $(COMPOSE) up -d --build
+	@echo "Grafana http://localhost:3000  Prometheus http://localhost:9090  Alertmanager http://localhost:9093  app http://localhost:5000"
+
+local-down: ## stop the local stack and delete its data
+	$(COMPOSE) down -v
+
+local-native: ## the local stack without Docker (Prometheus and Alertmanager from the PATH)
+	scripts/local-native.sh
 
 clean: ## remove build output
 	rm -rf $(BUILD) dist

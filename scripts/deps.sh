@@ -22,6 +22,9 @@ readonly NEEDS=(
 	npm:npm
 	script:bsdutils
 	curl:curl
+	jq:jq
+	python3:python3
+	setsid:util-linux
 )
 
 missing=()
@@ -41,7 +44,7 @@ if ((${#missing[@]} == 0)); then
 fi
 
 echo "deps: installing ${missing[*]}" >&2
-if [[ "$(id -u)" == 0 ]]; then
+if ((EUID == 0)); then
 	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
 elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
