@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
@@ -13,6 +14,8 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/encoding/protodelim"
+
+	"github.com/brainbytesai/dynoscope/agent/internal/remotewrite"
 )
 
 // generatedPage is a 10k-series page: counters and gauges with three labels,
@@ -41,6 +44,17 @@ func generatedPage() []byte {
 	return []byte(b.String())
 }
 
+// demoPage is what the demo app serves with DEMO_SERIES=n (the load of
+// scripts/bench-agent.sh): n gauges with two labels.
+func demoPage(n int) []byte {
+	var b strings.Builder
+	b.WriteString("# HELP demo_load_series Synthetic series for load tests (DEMO_SERIES).\n# TYPE demo_load_series gauge\n")
+	for i := range n {
+		fmt.Fprintf(&b, "demo_load_series{series=\"%d\",shard=\"%d\"} %d\n", i, i%100, i)
+	}
+	return []byte(b.String())
+}
+
 func benchPages(b *testing.B) []struct {
 	name string
 	body []byte
@@ -51,6 +65,7 @@ func benchPages(b *testing.B) []struct {
 	}{
 		{"node_exporter", readFixture(b, "node_exporter-1.5.0.txt")},
 		{"generated10k", generatedPage()},
+		{"demo10k", demoPage(10000)},
 	}
 }
 
@@ -244,4 +259,44 @@ func (s pageBodySource) page(_ context.Context, pg *page) error {
 		p = &parser{}
 	}
 	return p.parsePage(s.body, s.contentType, pg)
+}
+
+// BenchmarkCycle is the whole metrics path of one scrape, in steady state:
+// HTTP GET over loopback, parse, label, budget and staleness, then remote
+// write's Append (validate, batch of 2000, encode, snappy, queue; the send
+// is left out). Compare with BenchmarkBareParse on the same page.
+func BenchmarkCycle(b *testing.B) {
+	for _, p := range benchPages(b) {
+		for _, f := range []struct {
+			name, contentType string
+			body              []byte
+		}{
+			{"text", ctText, p.body},
+			{"protobuf", ctProto, protoPage(b, p.body)},
+		} {
+			b.Run(p.name+"/"+f.name, func(b *testing.B) {
+				_, u := startTarget(b, func(w http.ResponseWriter, _ *http.Request) {
+					w.Header().Set("Content-Type", f.contentType)
+					_, _ = w.Write(f.body)
+				})
+				env := newTestManager(b, Options{Targets: []Target{{Job: "app", URL: u}}})
+				rw, err := remotewrite.New(remotewrite.Options{URL: u, QueueMaxBytes: 1 << 20}, slog.New(slog.DiscardHandler), nil)
+				require.NoError(b, err)
+				l := env.m.loops[0]
+				cycle := func() {
+					res, err := l.scrape(context.Background())
+					if err != nil {
+						b.Fatal(err)
+					}
+					rw.Append(res.Samples)
+				}
+				cycle()
+				b.ReportAllocs()
+				b.SetBytes(int64(len(p.body)))
+				for b.Loop() {
+					cycle()
+				}
+			})
+		}
+	}
 }

@@ -26,10 +26,10 @@ type labeler struct {
 	families   map[string]*familyNames
 	floats     map[float64]string
 	exported   map[string]string
-	pairs      series.Labels     // build's dto pairs as labels
-	strs       map[string]string // interned label names and values of kept series
-	scratch    series.Labels     // the page's labels of the series being built
-	merged     series.Labels     // and merged with the target labels
+	pairs      series.Labels // build's dto pairs as labels
+	keyBuf     []byte        // key's result
+	scratch    series.Labels // the page's labels of the series being built
+	merged     series.Labels // and merged with the target labels
 	arena      []series.Label
 	fixes      [len(fixIndex)]int // by fixIndex, since the last takeFixes
 }
@@ -75,7 +75,6 @@ func newLabeler(job, instance string, constant map[string]string, keep, drop *re
 		families: map[string]*familyNames{},
 		floats:   map[float64]string{},
 		exported: map[string]string{},
-		strs:     map[string]string{},
 	}
 }
 
@@ -245,35 +244,100 @@ func (lb *labeler) capLabels(s series.Labels) series.Labels {
 }
 
 // keepLabels copies labels out of the scratch buffer into the arena, for a
-// series that outlives this call. The strings are copied too (they may point
-// into the page), once each: a name or value shared by many series (app,
-// job, "GET", a shard) is stored once.
+// label set that outlives this call. The strings are not copied: it is for
+// label sets whose strings the labeler owns (the synthetic series).
 func (lb *labeler) keepLabels(s series.Labels) series.Labels {
-	if cap(lb.arena)-len(lb.arena) < len(s) {
-		lb.arena = make([]series.Label, 0, max(arenaChunk, len(s)))
-	}
-	n := len(lb.arena)
-	for _, l := range s {
-		lb.arena = append(lb.arena, series.Label{Name: lb.intern(l.Name), Value: lb.intern(l.Value)})
-	}
-	return lb.arena[n : n+len(s) : n+len(s)]
+	out := lb.alloc(len(s))
+	copy(out, s)
+	return out
 }
 
-// maxInterned bounds the interned strings; past it the table starts over
-// (the strings of live series stay where they are).
-const maxInterned = 1 << 17
+// alloc returns room for n labels in the arena. The arena's chunks are
+// never reused: what is handed out is owned by the caller (and by the
+// samples it goes with).
+func (lb *labeler) alloc(n int) series.Labels {
+	if cap(lb.arena)-len(lb.arena) < n {
+		lb.arena = make([]series.Label, 0, max(arenaChunk, n))
+	}
+	k := len(lb.arena)
+	lb.arena = lb.arena[:k+n]
+	return lb.arena[k : k+n : k+n]
+}
 
-// intern returns an owned copy of s, the same one for equal strings.
-func (lb *labeler) intern(s string) string {
-	if v, ok := lb.strs[s]; ok {
-		return v
+// keySep separates names and values in a key: 0xff is never part of
+// valid UTF-8, and label values are made valid before they get here.
+const keySep = 0xff
+
+// key encodes a built label set (valid until the next call) without the
+// target labels, which every series of the labeler shares: the names and
+// values of __name__ and the page's labels, each followed by keySep. Two
+// label sets of this labeler are equal exactly when their keys are.
+func (lb *labeler) key(ls series.Labels) []byte {
+	b := lb.keyBuf[:0]
+	j := 0
+	for _, l := range ls {
+		if j < len(lb.target) && l.Name == lb.target[j].Name {
+			j++
+			continue
+		}
+		b = append(b, l.Name...)
+		b = append(b, keySep)
+		b = append(b, l.Value...)
+		b = append(b, keySep)
 	}
-	if len(lb.strs) >= maxInterned {
-		clear(lb.strs)
+	lb.keyBuf = b
+	return b
+}
+
+// own copies a built label set into the arena, its page strings replaced
+// by the same strings within key (its key, owned by the series), so that
+// the result shares no memory with the page.
+func (lb *labeler) own(ls series.Labels, key string) series.Labels {
+	out := lb.alloc(len(ls))
+	j, p := 0, 0
+	for i, l := range ls {
+		if j < len(lb.target) && l.Name == lb.target[j].Name {
+			out[i] = lb.target[j]
+			j++
+			continue
+		}
+		n := key[p : p+len(l.Name)]
+		p += len(l.Name) + 1
+		v := key[p : p+len(l.Value)]
+		p += len(l.Value) + 1
+		out[i] = series.Label{Name: n, Value: v}
 	}
-	v := strings.Clone(s)
-	lb.strs[v] = v
-	return v
+	return out
+}
+
+// fromKey rebuilds a series' label set from its key (for its staleness
+// marker), in the arena.
+func (lb *labeler) fromKey(key string) series.Labels {
+	s := lb.scratch[:0]
+	for len(key) > 0 {
+		i := strings.IndexByte(key, keySep)
+		n := key[:i]
+		key = key[i+1:]
+		i = strings.IndexByte(key, keySep)
+		s = append(s, series.Label{Name: n, Value: key[:i]})
+		key = key[i+1:]
+	}
+	lb.scratch = s
+	out := lb.alloc(len(s) + len(lb.target))
+	i, j, k := 0, 0, 0
+	for i < len(s) && j < len(lb.target) {
+		if s[i].Name < lb.target[j].Name {
+			out[k] = s[i]
+			i++
+		} else {
+			out[k] = lb.target[j]
+			j++
+		}
+		k++
+	}
+	k += copy(out[k:], s[i:])
+	copy(out[k:], lb.target[j:])
+	return out
 }
 
 // takeFixes returns the fix counts since the last call and zeroes them.

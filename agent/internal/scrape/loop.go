@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"hash/maphash"
 	"log/slog"
 	"math"
 	"sync"
@@ -83,10 +82,9 @@ type loop struct {
 	now         func() time.Time
 	timeout     time.Duration
 	logEvery    time.Duration
-	hash        maphash.Hash // of label sets, seeded once
-	pg          page         // the page being labelled; reset after each scrape
+	pg          page // the page being labelled; reset after each scrape
 
-	active              map[uint64]*activeSeries // by label hash: the series admitted and not yet stale
+	active              map[string]*activeSeries // by key (see labeler.key): the series admitted and not yet stale
 	gen                 uint64                   // number of the current scrape
 	up, dur, scraped    series.Labels
 	lastLen             int
@@ -107,7 +105,7 @@ func newLoop(job, redacted, jitterKey string, src source, lb *labeler, interval 
 		url:    redacted,
 		src:    src,
 		lb:     lb,
-		active: map[uint64]*activeSeries{},
+		active: map[string]*activeSeries{},
 		status: TargetStatus{Job: job, URL: redacted},
 	}
 	if interval > 0 {
@@ -261,13 +259,10 @@ func (l *loop) add(out []series.Sample, name string, lp []series.Label, extraNam
 		return out
 	}
 	ls := l.lb.buildLabels(name, lp, extraName, extraValue)
-	h := hashLabels(&l.hash, ls)
-	a, ok := l.active[h]
+	key := l.lb.key(ls)
+	a, ok := l.active[string(key)]
 	switch {
 	case ok && a.seen == l.gen: // twice on the page
-		l.dropDups++
-		return out
-	case ok && !equalLabels(a.labels, ls): // a hash collision: keep the series we have
 		l.dropDups++
 		return out
 	case ok:
@@ -277,16 +272,20 @@ func (l *loop) add(out []series.Sample, name string, lp []series.Label, extraNam
 			l.dropLimit++
 			return out
 		}
-		a = &activeSeries{labels: l.lb.keepLabels(ls), seen: l.gen}
-		l.active[h] = a
+		a = &activeSeries{key: string(key), seen: l.gen}
+		l.active[a.key] = a
 	}
-	return append(out, series.Sample{Labels: a.labels, T: ts, V: v})
+	return append(out, series.Sample{Labels: l.lb.own(ls, a.key), T: ts, V: v})
 }
 
 // activeSeries is a series of this target that holds a slot of the budget.
+// Its labels are kept as the compact key (a few dozen bytes, where a
+// series.Labels of the same series takes ~300): each scrape's samples get
+// their label sets from it (labeler.own), in memory handed over with the
+// samples.
 type activeSeries struct {
-	labels series.Labels
-	seen   uint64 // the last scrape that had it
+	key  string
+	seen uint64 // the last scrape that had it
 }
 
 func (l *loop) admit() bool {
@@ -306,7 +305,7 @@ func (l *loop) markVanished(out []series.Sample, ts int64) []series.Sample {
 	gone := 0
 	for h, a := range l.active {
 		if a.seen != l.gen {
-			out = append(out, series.Sample{Labels: a.labels, T: ts, V: series.Stale()})
+			out = append(out, series.Sample{Labels: l.lb.fromKey(a.key), T: ts, V: series.Stale()})
 			delete(l.active, h)
 			gone++
 		}
@@ -401,27 +400,4 @@ func (l *loop) getStatus() TargetStatus {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.status
-}
-
-func hashLabels(h *maphash.Hash, ls series.Labels) uint64 {
-	h.Reset()
-	for _, l := range ls {
-		h.WriteString(l.Name)
-		h.WriteByte(0xff)
-		h.WriteString(l.Value)
-		h.WriteByte(0xff)
-	}
-	return h.Sum64()
-}
-
-func equalLabels(a, b series.Labels) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
