@@ -7,7 +7,9 @@ BUILD := build
 GO_LDFLAGS := -s -w -X main.version=$(VERSION)
 GO_BUILD := CGO_ENABLED=0 go build -trimpath -ldflags '$(GO_LDFLAGS)'
 DEMO_SECONDS ?= 40
-SHELL_FILES = $(shell git ls-files bin buildpack-test scripts .ci | xargs grep -l '^\#!/usr/bin/env bash' 2>/dev/null)
+# Every shell file: bin/lib/*.sh are sourced (no shebang); source= paths are root-relative.
+SHELL_FILES := bin/detect bin/compile bin/release bin/lib/output.sh bin/lib/agent.sh bin/lib/launcher.sh \
+	buildpack-test/testdata/fake-dynoscope .ci/run $(wildcard scripts/*.sh)
 
 .PHONY: help build test deps lint bench demo buildpack release local-up local-down local-native clean
 COMPOSE := docker-compose -p dynoscope -f local/docker-compose.yml
@@ -30,17 +32,24 @@ test: deps ## run every test CI runs
 lint: deps ## gofmt, go vet, shellcheck and shfmt
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: run gofmt -w on the files above"; exit 1; }
 	go vet ./...
-	shellcheck $(SHELL_FILES)
-	shfmt -d $(SHELL_FILES)
+	shellcheck --enable=all --external-sources $(SHELL_FILES)
+	shfmt --diff $(SHELL_FILES)
 
-bench: build ## Go benchmarks, then the agent against Prometheus agent mode
-	go test -run '^$$' -bench . -benchmem -count 1 ./agent/... 
+bench: build ## Go benchmarks, the launcher's source time, then the agent against Prometheus agent mode
+	go test -run '^$$' -bench . -benchmem -count 1 ./agent/internal/...
+	scripts/bench-launcher.sh 50
 	scripts/bench-agent.sh
 
 demo: build ## the demo app under dynoscope, printing what it would send
 	PORT=$${PORT:-5000} ENVIRONMENT=development DYNOSCOPE_APP=demo DYNOSCOPE_DRY_RUN=true \
 	DEMO_TRAFFIC=true DYNOSCOPE_SCRAPE_INTERVAL=10s DYNOSCOPE_SOCKET=$(CURDIR)/$(BUILD)/dynoscope.sock \
 	timeout --signal=TERM --preserve-status $(DEMO_SECONDS) $(BUILD)/dynoscope run -- $(BUILD)/demoapp
+
+buildpack: ## dist/dynoscope-buildpack-VERSION.tgz: the scripts and static linux agents, no network needed
+	scripts/buildpack.sh $(VERSION)
+
+release: ## agents for linux, macOS and Windows in dist/release/, bin/manifest rewritten, the buildpack archive
+	scripts/release.sh $(VERSION)
 
 local-up: ## the local stack in Docker: Grafana :3000, Prometheus :9090, Alertmanager :9093, app :5000
 	VERSION=$(VERSION) $(COMPOSE) up -d --build
