@@ -65,6 +65,9 @@ func NewLokiSender(opts Options, logger *slog.Logger) (*LokiSender, error) {
 		},
 		Client: promconfig.DefaultHTTPClientConfig,
 	}
+	// HTTPS_PROXY and NO_PROXY apply as they do to remote write (Go's
+	// http.ProxyFromEnvironment); the library's default ignores them.
+	cfg.Client.ProxyFromEnvironment = true
 	if opts.User != "" || opts.Password != "" {
 		cfg.Client.BasicAuth = &promconfig.BasicAuth{Username: opts.User, Password: promconfig.Secret(opts.Password)}
 	}
