@@ -283,6 +283,7 @@ func BenchmarkCycle(b *testing.B) {
 				rw, err := remotewrite.New(remotewrite.Options{URL: u, QueueMaxBytes: 1 << 20}, slog.New(slog.DiscardHandler), nil)
 				require.NoError(b, err)
 				l := env.m.loops[0]
+				l.sink = rw // as run does
 				cycle := func() {
 					res, err := l.scrape(context.Background())
 					if err != nil {

@@ -82,12 +82,14 @@ type loop struct {
 	now         func() time.Time
 	timeout     time.Duration
 	logEvery    time.Duration
-	pg          page // the page being labelled; reset after each scrape
+	pg          page     // the page being labelled; reset after each scrape
+	sink        Appender // set by run: samples are handed over in chunks as they are made
 
 	active              map[string]*activeSeries // by key (see labeler.key): the series admitted and not yet stale
 	gen                 uint64                   // number of the current scrape
 	up, dur, scraped    series.Labels
-	lastLen             int
+	lastLen             int // samples of the last scrape
+	handed              int // samples of this scrape handed to the sink so far
 	failing             bool
 	lastLog             time.Time
 	suppressed          int
@@ -133,6 +135,8 @@ func (l *loop) run(ctx context.Context, interval time.Duration, app Appender) {
 	}
 	ticker := time.NewTicker(interval)
 	defer ticker.Stop()
+	l.sink = app
+	defer func() { l.sink = nil }()
 	for {
 		if res, _ := l.scrape(ctx); res.Samples != nil {
 			app.Append(res.Samples)
@@ -149,6 +153,10 @@ func (l *loop) run(ctx context.Context, interval time.Duration, app Appender) {
 // markers and up/scrape_duration_seconds/scrape_samples_scraped. When ctx is
 // cancelled (shutdown) it returns no samples: no staleness markers at
 // shutdown, the next dyno continues the series.
+//
+// With a sink (run), the samples are handed to it in chunks of appendChunk
+// while they are made, and Samples holds only the rest: a big page's label
+// sets then never all wait in memory at once for the Appender.
 func (l *loop) scrape(ctx context.Context) (Result, error) {
 	start := l.now()
 	t0 := time.Now()
@@ -162,7 +170,7 @@ func (l *loop) scrape(ctx context.Context) (Result, error) {
 	}
 	ts := start.UnixMilli()
 	l.gen++
-	samples := make([]series.Sample, 0, l.lastLen+3)
+	samples := l.newChunk()
 	var scraped int
 	if err == nil {
 		samples, scraped = l.expandPage(samples, scraped, &l.pg, ts)
@@ -181,7 +189,8 @@ func (l *loop) scrape(ctx context.Context) (Result, error) {
 		series.Sample{Labels: l.up, T: ts, V: up},
 		series.Sample{Labels: l.dur, T: ts, V: dur.Seconds()},
 		series.Sample{Labels: l.scraped, T: ts, V: float64(scraped)})
-	l.lastLen = len(samples)
+	l.lastLen = l.handed + len(samples)
+	l.handed = 0
 	l.report(start, dur, n, err, timedOut)
 	return Result{Series: n, Scraped: scraped, Duration: dur, Samples: samples}, err
 }
@@ -275,7 +284,32 @@ func (l *loop) add(out []series.Sample, name string, lp []series.Label, extraNam
 		a = &activeSeries{key: string(key), seen: l.gen}
 		l.active[a.key] = a
 	}
-	return append(out, series.Sample{Labels: l.lb.own(ls, a.key), T: ts, V: v})
+	return l.emit(out, series.Sample{Labels: l.lb.own(ls, a.key), T: ts, V: v})
+}
+
+// appendChunk is how many samples a scrape hands to its sink at a time:
+// remote write's batch size.
+const appendChunk = 2000
+
+// newChunk returns the slice a scrape's samples go into.
+func (l *loop) newChunk() []series.Sample {
+	n := l.lastLen + 3
+	if l.sink != nil {
+		n = min(n, appendChunk)
+	}
+	return make([]series.Sample, 0, n)
+}
+
+// emit appends s to out, and hands out to the sink once it holds
+// appendChunk samples.
+func (l *loop) emit(out []series.Sample, s series.Sample) []series.Sample {
+	out = append(out, s)
+	if l.sink != nil && len(out) >= appendChunk {
+		l.sink.Append(out)
+		l.handed += len(out)
+		out = l.newChunk()
+	}
+	return out
 }
 
 // activeSeries is a series of this target that holds a slot of the budget.
@@ -305,7 +339,7 @@ func (l *loop) markVanished(out []series.Sample, ts int64) []series.Sample {
 	gone := 0
 	for h, a := range l.active {
 		if a.seen != l.gen {
-			out = append(out, series.Sample{Labels: l.lb.fromKey(a.key), T: ts, V: series.Stale()})
+			out = l.emit(out, series.Sample{Labels: l.lb.fromKey(a.key), T: ts, V: series.Stale()})
 			delete(l.active, h)
 			gone++
 		}
