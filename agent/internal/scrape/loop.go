@@ -85,8 +85,9 @@ type loop struct {
 	pg          page     // the page being labelled; reset after each scrape
 	sink        Appender // set by run: samples are handed over in chunks as they are made
 
-	active              map[string]*activeSeries // by key (see labeler.key): the series admitted and not yet stale
-	gen                 uint64                   // number of the current scrape
+	active              map[string]int32 // by key (see labeler.key): the index in series
+	series              []activeSeries   // the series admitted and not yet stale
+	gen                 uint64           // number of the current scrape
 	up, dur, scraped    series.Labels
 	lastLen             int // samples of the last scrape
 	handed              int // samples of this scrape handed to the sink so far
@@ -107,7 +108,7 @@ func newLoop(job, redacted, jitterKey string, src source, lb *labeler, interval 
 		url:    redacted,
 		src:    src,
 		lb:     lb,
-		active: map[string]*activeSeries{},
+		active: map[string]int32{},
 		status: TargetStatus{Job: job, URL: redacted},
 	}
 	if interval > 0 {
@@ -269,22 +270,23 @@ func (l *loop) add(out []series.Sample, name string, lp []series.Label, extraNam
 	}
 	ls := l.lb.buildLabels(name, lp, extraName, extraValue)
 	key := l.lb.key(ls)
-	a, ok := l.active[string(key)]
+	i, ok := l.active[string(key)]
 	switch {
-	case ok && a.seen == l.gen: // twice on the page
+	case ok && l.series[i].seen == l.gen: // twice on the page
 		l.dropDups++
 		return out
 	case ok:
-		a.seen = l.gen
+		l.series[i].seen = l.gen
 	default:
 		if !l.admit() {
 			l.dropLimit++
 			return out
 		}
-		a = &activeSeries{key: string(key), seen: l.gen}
-		l.active[a.key] = a
+		i = int32(len(l.series))
+		l.series = append(l.series, activeSeries{key: string(key), seen: l.gen})
+		l.active[l.series[i].key] = i
 	}
-	return l.emit(out, series.Sample{Labels: l.lb.own(ls, a.key), T: ts, V: v})
+	return l.emit(out, series.Sample{Labels: l.lb.own(ls, l.series[i].key), T: ts, V: v})
 }
 
 // appendChunk is how many samples a scrape hands to its sink at a time:
@@ -337,12 +339,25 @@ func (l *loop) admit() bool {
 // not have, and frees their slots.
 func (l *loop) markVanished(out []series.Sample, ts int64) []series.Sample {
 	gone := 0
-	for h, a := range l.active {
-		if a.seen != l.gen {
-			out = l.emit(out, series.Sample{Labels: l.lb.fromKey(a.key), T: ts, V: series.Stale()})
-			delete(l.active, h)
-			gone++
+	for i := 0; i < len(l.series); {
+		a := l.series[i]
+		if a.seen == l.gen {
+			i++
+			continue
 		}
+		out = l.emit(out, series.Sample{Labels: l.lb.fromKey(a.key), T: ts, V: series.Stale()})
+		delete(l.active, a.key)
+		last := len(l.series) - 1
+		if i != last { // the last series takes the gone one's place
+			l.series[i] = l.series[last]
+			l.active[l.series[i].key] = int32(i)
+		}
+		l.series[last] = activeSeries{}
+		l.series = l.series[:last]
+		gone++
+	}
+	if gone > 0 && cap(l.series) > 64 && len(l.series) < cap(l.series)/4 {
+		l.series = append([]activeSeries(nil), l.series...) // a shrunk target gives the room back
 	}
 	if l.limit != nil {
 		l.limit.Release(gone)
