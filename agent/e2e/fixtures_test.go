@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"compress/gzip"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +16,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -48,6 +50,8 @@ type fixturePage struct {
 	// noRef: Prometheus 2.42 refuses the page (node_exporter's OpenMetrics
 	// says "untyped", not "unknown"); the agent reads it as the text format does.
 	noRef bool
+	// gzip: the page is sent gzip-compressed to clients that accept it.
+	gzip bool
 }
 
 var fixturePages = []fixturePage{
@@ -56,6 +60,7 @@ var fixturePages = []fixturePage{
 	{job: "node_text", file: "node_exporter-1.5.0.txt", contentType: contentText},
 	{job: "node_openmetrics", file: "node_exporter-1.5.0.openmetrics.txt", contentType: contentOpenMetrics, twin: "node_exporter-1.5.0.txt", noRef: true},
 	{job: "express", file: "node-prom-client-express.txt", contentType: contentText},
+	{job: "node_gzip", file: "node_exporter-1.5.0.txt", contentType: contentText, gzip: true},
 }
 
 // TestFixturePagesArriveComplete serves real exporters' pages (Prometheus,
@@ -68,11 +73,25 @@ var fixturePages = []fixturePage{
 func TestFixturePagesArriveComplete(t *testing.T) {
 	t.Parallel()
 	mux := http.NewServeMux()
+	var agentGzip atomic.Bool // the agent asked for, and got, a compressed page
 	for _, fp := range fixturePages {
 		body, err := os.ReadFile(filepath.Join("testdata", fp.file))
 		require.NoError(t, err)
-		mux.HandleFunc("/"+fp.job, func(w http.ResponseWriter, _ *http.Request) {
+		var zipped bytes.Buffer
+		zw := gzip.NewWriter(&zipped)
+		_, err = zw.Write(body)
+		require.NoError(t, err)
+		require.NoError(t, zw.Close())
+		mux.HandleFunc("/"+fp.job, func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", fp.contentType)
+			if fp.gzip && strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
+				if strings.HasPrefix(r.UserAgent(), "dynoscope/") {
+					agentGzip.Store(true)
+				}
+				w.Header().Set("Content-Encoding", "gzip")
+				_, _ = w.Write(zipped.Bytes())
+				return
+			}
 			_, _ = w.Write(body)
 		})
 	}
@@ -149,6 +168,8 @@ func TestFixturePagesArriveComplete(t *testing.T) {
 			waitSeries(t, prom, fmt.Sprintf(`{job="ref_%s"}`, fp.job), got, "Prometheus's own scrape", nil, "job", "instance")
 		})
 	}
+
+	require.True(t, agentGzip.Load(), "the agent accepts gzip, as Prometheus does")
 
 	t.Run("spot checks", func(t *testing.T) {
 		with := func(job string, kv ...string) map[string]string {
