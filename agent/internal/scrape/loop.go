@@ -227,8 +227,9 @@ func (l *loop) expand(out []series.Sample, scraped int, mf *dto.MetricFamily, ts
 func (l *loop) expandPage(out []series.Sample, scraped int, pg *page, ts int64) ([]series.Sample, int) {
 	for _, f := range pg.fams {
 		names := l.lb.names(f.name)
-		for _, m := range pg.metrics[f.first:f.end] {
-			lp := pg.labels[m.l0:m.l1]
+		for i := range pg.metrics[f.first:f.end] {
+			m := &pg.metrics[int(f.first)+i]
+			lp := pg.metricLabels(m)
 			points := pg.points[m.p0:m.p1]
 			switch f.typ {
 			case dto.MetricType_SUMMARY:

@@ -38,6 +38,10 @@ import (
 //	message Histogram { uint64 sample_count = 1; double sample_count_float = 4; double sample_sum = 2; repeated Bucket bucket = 3; }
 //	message Bucket    { uint64 cumulative_count = 1; double cumulative_count_float = 4; double upper_bound = 2; }
 func decodeProto(p *page, body []byte) error {
+	if len(body) > math.MaxInt32 {
+		return fmt.Errorf("protobuf: page of %d bytes", len(body))
+	}
+	p.body = body
 	for len(body) > 0 {
 		size, n := protowire.ConsumeVarint(body)
 		if n < 0 {
@@ -171,7 +175,9 @@ func (p *page) decodeFamily(b []byte) error {
 // decodeMetric reads one Metric of a family of type typ: its labels and the
 // one value message its type uses.
 func (p *page) decodeMetric(b []byte, typ dto.MetricType) error {
-	m := pageMetric{l0: int32(len(p.labels)), p0: int32(len(p.points))}
+	// b is p.body[l0:l0+len(b)], so their capacities tell l0.
+	l0 := cap(p.body) - cap(b)
+	m := pageMetric{l0: int32(l0), l1: int32(l0 + len(b)), p0: int32(len(p.points))}
 	var valueField protowire.Number
 	switch typ {
 	case dto.MetricType_COUNTER:
@@ -199,7 +205,7 @@ func (p *page) decodeMetric(b []byte, typ dto.MetricType) error {
 		}
 		switch f.num {
 		case fieldMetricLabel:
-			if err := p.decodeLabel(f.b); err != nil {
+			if err := checkLabel(f.b); err != nil {
 				return err
 			}
 		case valueField:
@@ -209,7 +215,6 @@ func (p *page) decodeMetric(b []byte, typ dto.MetricType) error {
 			}
 		}
 	}
-	m.l1 = int32(len(p.labels))
 	m.p1 = int32(len(p.points))
 	m.count = float64(count)
 	if hasCountFloat {
@@ -219,12 +224,24 @@ func (p *page) decodeMetric(b []byte, typ dto.MetricType) error {
 	return nil
 }
 
-func (p *page) decodeLabel(b []byte) error {
+// checkLabel reads a LabelPair and checks its value, as the text parser does.
+func checkLabel(b []byte) error {
+	l, err := decodeLabel(b)
+	if err != nil {
+		return err
+	}
+	if !model.LabelValue(l.Value).IsValid() {
+		return fmt.Errorf("invalid label value %q", l.Value)
+	}
+	return nil
+}
+
+func decodeLabel(b []byte) (series.Label, error) {
 	var l series.Label
 	for len(b) > 0 {
 		f, rest, err := next(b)
 		if err != nil {
-			return err
+			return l, err
 		}
 		b = rest
 		if f.typ != protowire.BytesType {
@@ -237,11 +254,24 @@ func (p *page) decodeLabel(b []byte) error {
 			l.Value = unsafeString(f.b)
 		}
 	}
-	if !model.LabelValue(l.Value).IsValid() {
-		return fmt.Errorf("invalid label value %q", l.Value)
+	return l, nil
+}
+
+// appendMetricLabels appends the labels of a Metric message that
+// decodeMetric has already read without error.
+func appendMetricLabels(dst []series.Label, b []byte) []series.Label {
+	for len(b) > 0 {
+		f, rest, err := next(b)
+		if err != nil {
+			return dst // not after decodeMetric
+		}
+		b = rest
+		if f.num == fieldMetricLabel && f.typ == protowire.BytesType {
+			l, _ := decodeLabel(f.b)
+			dst = append(dst, l)
+		}
 	}
-	p.labels = append(p.labels, l)
-	return nil
+	return dst
 }
 
 // decodeValue reads a Gauge, Counter, Untyped, Summary or Histogram into m

@@ -32,8 +32,9 @@ func tree(pg *page) []string {
 	var out []string
 	for _, f := range pg.fams {
 		out = append(out, fmt.Sprintf("family %q %v", f.name, f.typ))
-		for _, m := range pg.metrics[f.first:f.end] {
-			line := fmt.Sprintf("  %v value=%x count=%x", pg.labels[m.l0:m.l1], math.Float64bits(m.value), math.Float64bits(m.count))
+		for i := range pg.metrics[f.first:f.end] {
+			m := &pg.metrics[int(f.first)+i]
+			line := fmt.Sprintf("  %v value=%x count=%x", pg.metricLabels(m), math.Float64bits(m.value), math.Float64bits(m.count))
 			for _, pt := range pg.points[m.p0:m.p1] {
 				line += fmt.Sprintf(" %x:%x", math.Float64bits(pt.key), math.Float64bits(pt.value))
 			}
