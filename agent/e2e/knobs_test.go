@@ -124,4 +124,52 @@ func TestAgentSettings(t *testing.T) {
 		require.Empty(t, query(t, prom, `{__name__=~"keep_me_not|other_metric"}`))
 		p.stop(t)
 	})
+
+	// On Heroku the identity comes from the dyno's metadata: app from
+	// HEROKU_APP_NAME, environment from NODE_ENV (lowercased), instance
+	// from HEROKU_DYNO_ID with DYNOSCOPE_INSTANCE=dyno_id (preboot), the
+	// release in dyno_info only; a bare target URL gets /metrics and job
+	// app; a failing /health is dyno_health_up 0 with its status code.
+	t.Run("heroku identity and health", func(t *testing.T) {
+		t.Parallel()
+		const dynoID = "0f8e3b7c-3a51-4d2e-9c55-e2e000000001"
+		mux := http.NewServeMux()
+		mux.HandleFunc("/metrics", func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", contentText)
+			_, _ = io.WriteString(w, "# TYPE heroku_page gauge\nheroku_page 1\n")
+		})
+		mux.HandleFunc("/health", func(w http.ResponseWriter, _ *http.Request) {
+			http.Error(w, "e2e: unhealthy", http.StatusServiceUnavailable)
+		})
+		srv := httptest.NewServer(mux)
+		t.Cleanup(srv.Close)
+		p := start(t, baseEnv(t).without("DYNOSCOPE_APP", "ENVIRONMENT", "DYNOSCOPE_PLATFORM").with(
+			"HEROKU_APP_NAME=e2e-heroku-app",
+			"NODE_ENV=Production",
+			"DYNO=worker.3",
+			"HEROKU_DYNO_ID="+dynoID,
+			"DYNOSCOPE_INSTANCE=dyno_id",
+			"HEROKU_RELEASE_VERSION=v42",
+			"HEROKU_SLUG_COMMIT=abc123",
+			"GRAFANA_CLOUD_PROMETHEUS_URL="+remoteWriteURL(prom),
+			"DYNOSCOPE_SCRAPE_TARGETS="+srv.URL,
+		), bin, "agent")
+		id := map[string]string{"app": "e2e-heroku-app", "environment": "production", "platform": "heroku", "instance": dynoID, "dyno_type": "worker"}
+		with := func(kv ...string) map[string]string {
+			m := map[string]string{}
+			for k, v := range id {
+				m[k] = v
+			}
+			for i := 0; i+1 < len(kv); i += 2 {
+				m[kv[i]] = kv[i+1]
+			}
+			return m
+		}
+		waitValue(t, prom, sel("heroku_page", with("job", "app")), equals(1))
+		waitValue(t, prom, sel("dyno_info", with("job", "dynoscope", "release", "v42", "commit", "abc123")), equals(1))
+		waitValue(t, prom, sel("dyno_health_up", with("job", "dynoscope")), equals(0))
+		waitValue(t, prom, sel("dyno_health_status_code", with("job", "dynoscope")), equals(503))
+		require.Empty(t, query(t, prom, `{app="e2e-heroku-app",release!=""}`+` unless dyno_info`), "release is a label of dyno_info only")
+		p.stop(t)
+	})
 }
