@@ -7,9 +7,12 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -198,5 +201,47 @@ func TestBadTargets(t *testing.T) {
 	for _, want := range []string{`"job": "error"`, "500", `"job": "malformed"`, `"job": "hang"`} {
 		require.Contains(t, st, want)
 	}
+	p.stop(t)
+}
+
+// TestLokiRejectionLoggedOnce: a Loki that refuses every push (401, wrong
+// token) makes loki-client-go give up each batch; the agent must say so
+// once and then summarise (STYLE rule 12, as remote write does for its 400s),
+// not write an ERROR line to the dyno's log for every batch, while it
+// counts the lines as dropped.
+func TestLokiRejectionLoggedOnce(t *testing.T) {
+	t.Parallel()
+	loki := testsupport.NewLokiReceiver(t)
+	loki.RequireBasicAuth("loki-user", "the-right-token")
+	logFile := filepath.Join(t.TempDir(), "app.log")
+	require.NoError(t, os.WriteFile(logFile, nil, 0o600))
+	statusAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	p := start(t, baseEnv(t).with(
+		"GRAFANA_CLOUD_LOKI_URL="+loki.URL,
+		"GRAFANA_CLOUD_LOKI_USER=loki-user",
+		"GRAFANA_CLOUD_LOKI_PASSWORD=a-wrong-token",
+		"DYNOSCOPE_LOG_FILES="+logFile,
+		"DYNOSCOPE_SCRAPE_TARGETS=",
+		"DYNOSCOPE_STATUS_ADDR="+statusAddr,
+	), dynoscope(t), "agent")
+
+	f, err := os.OpenFile(logFile, os.O_APPEND|os.O_WRONLY, 0)
+	require.NoError(t, err)
+	defer f.Close()
+	// The app logs steadily until Loki has refused several batches.
+	for i := 0; loki.Requests() < 5; i++ {
+		require.Less(t, i, 600, "only %d push requests", loki.Requests())
+		_, err := fmt.Fprintf(f, "level=info msg=\"app line %d\"\n", i)
+		require.NoError(t, err)
+		time.Sleep(50 * time.Millisecond) // the pace of an app's output, not a wait for a result
+	}
+	require.Eventually(t, func() bool {
+		_, body, err := get("http://" + statusAddr + "/metrics")
+		return err == nil && strings.Contains(body, "dynoscope_log_lines_dropped_total{reason=\"rejected\"}") &&
+			!strings.Contains(body, "dynoscope_log_lines_dropped_total{reason=\"rejected\"} 0\n")
+	}, arriveTimeout, tick, "the refused lines are counted as dropped (rejected)")
+	require.True(t, p.running())
+	logged := strings.Count(p.stderr.String(), "loki gave up a batch")
+	require.Equal(t, 1, logged, "%d push requests refused, %d ERROR lines:\n%s", loki.Requests(), logged, p.stderr.String())
 	p.stop(t)
 }
