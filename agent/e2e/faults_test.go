@@ -195,6 +195,10 @@ func TestBadTargets(t *testing.T) {
 	before, _ := value(t, prom, `max_over_time(e2e_scrape_seq{job="good"}[10m])`)
 	waitValue(t, prom, `max_over_time(e2e_scrape_seq{job="good"}[10m])`, atLeast(before+3))
 	require.True(t, p.running())
+	// Each failing target is logged once, not at every scrape.
+	for _, job := range []string{"error", "malformed", "hang"} {
+		require.Equal(t, 1, strings.Count(p.stderr.String(), `msg="scrape failed" app=dynoscope component=scrape job=`+job+" "), job)
+	}
 
 	// The status endpoint names each failure.
 	_, st := httpGet(t, "http://"+statusAddr+"/status")
@@ -243,5 +247,58 @@ func TestLokiRejectionLoggedOnce(t *testing.T) {
 	require.True(t, p.running())
 	logged := strings.Count(p.stderr.String(), "loki gave up a batch")
 	require.Equal(t, 1, logged, "%d push requests refused, %d ERROR lines:\n%s", loki.Requests(), logged, p.stderr.String())
+	p.stop(t)
+}
+
+// TestQueueBoundedDuringOutage: while the remote is down, the queue stays
+// within DYNOSCOPE_QUEUE_MAX_BYTES by dropping its oldest batches (counted
+// as queue_full); when the remote is back, the newest samples arrive.
+func TestQueueBoundedDuringOutage(t *testing.T) {
+	t.Parallel()
+	prom := testsupport.StartPrometheus(t)
+	target, err := url.Parse(prom)
+	require.NoError(t, err)
+	var down atomic.Bool
+	down.Store(true)
+	forward := httputil.NewSingleHostReverseProxy(target)
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if down.Load() {
+			_, _ = io.Copy(io.Discard, r.Body)
+			w.Header().Set("Retry-After", "1")
+			http.Error(w, "e2e: down", http.StatusServiceUnavailable)
+			return
+		}
+		forward.ServeHTTP(w, r)
+	}))
+	t.Cleanup(proxy.Close)
+
+	const maxBytes = 64 << 10
+	seq := newSeqTarget(t, 2500)
+	statusAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	p := start(t, baseEnv(t).with(
+		"GRAFANA_CLOUD_PROMETHEUS_URL="+proxy.URL+testsupport.RemoteWritePath,
+		"DYNOSCOPE_SCRAPE_TARGETS=big="+seq.url(),
+		"DYNOSCOPE_MAX_SERIES=5000",
+		"DYNOSCOPE_QUEUE_MAX_BYTES=64KiB",
+		"DYNOSCOPE_HEALTH_PATH=",
+		"DYNOSCOPE_STATUS_ADDR="+statusAddr,
+	), dynoscope(t), "agent")
+
+	require.Eventually(t, func() bool {
+		v, ok := selfMetric(t, statusAddr, `dynoscope_remote_write_samples_dropped_total{reason="queue_full"}`)
+		return ok && v > 0
+	}, arriveTimeout, tick, "the oldest batches are dropped and counted")
+	for range 5 { // a few reads while the outage goes on
+		qb, ok := selfMetric(t, statusAddr, "dynoscope_remote_write_queue_bytes")
+		require.True(t, ok)
+		require.LessOrEqual(t, qb, float64(maxBytes))
+		n := seq.n.Load()
+		require.Eventually(t, func() bool { return seq.n.Load() > n }, arriveTimeout, tick)
+	}
+
+	down.Store(false)
+	recovered := seq.n.Load()
+	waitValue(t, prom, `max_over_time(e2e_scrape_seq{job="big"}[10m])`, atLeast(float64(recovered)))
+	require.True(t, p.running())
 	p.stop(t)
 }

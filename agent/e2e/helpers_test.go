@@ -262,10 +262,14 @@ func httpGet(t testing.TB, url string) (int, string) {
 
 // selfMetric reads one sample of the agent's status endpoint /metrics
 // (text format): the value of the line that starts with series, e.g.
-// `dynoscope_remote_write_samples_dropped_total{reason="rejected"}`.
+// `dynoscope_remote_write_samples_dropped_total{reason="rejected"}`; false
+// when the line is absent or the endpoint does not answer (yet).
 func selfMetric(t testing.TB, statusAddr, series string) (float64, bool) {
 	t.Helper()
-	_, body := httpGet(t, "http://"+statusAddr+"/metrics")
+	code, body, err := get("http://" + statusAddr + "/metrics")
+	if err != nil || code != http.StatusOK {
+		return 0, false // not listening yet: callers wait with require.Eventually
+	}
 	for _, line := range strings.Split(body, "\n") {
 		if rest, ok := strings.CutPrefix(line, series+" "); ok {
 			v, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)
