@@ -173,3 +173,40 @@ func TestNoSecretLeaks(t *testing.T) {
 		requireNoSecret(t, "dry-run stderr", p.stderr.String())
 	})
 }
+
+// TestLogRedactionThroughRun: secrets in the app's own log lines are
+// redacted in what is shipped to Loki (built-in rules and
+// DYNOSCOPE_LOG_REDACT), while the app's output reaches heroku logs
+// unchanged.
+func TestLogRedactionThroughRun(t *testing.T) {
+	t.Parallel()
+	loki := testsupport.NewLokiReceiver(t)
+	lines := []string{
+		"connecting to postgres://app:" + secretMark + "-DB@db.internal:5432/app",
+		"request headers: Authorization: Bearer " + secretMark + "-BEARER",
+		`level=error msg="login failed" password=` + secretMark + "-PW user=bob",
+		"charged card=4111111111111111 ok",
+		"an ordinary line, nothing to hide",
+	}
+	app := "printf '%s\\n' \"$@\""
+	args := append([]string{"run", "--", "sh", "-c", app, "sh"}, lines...)
+	code, stdout, stderr := execute(t, baseEnv(t).with(
+		"GRAFANA_CLOUD_LOKI_URL="+loki.URL,
+		"DYNOSCOPE_LOG_REDACT=card=[0-9]+",
+		"DYNOSCOPE_LOG_MULTILINE=false",
+	), dynoscope(t), args...)
+	require.Equal(t, 0, code, stderr)
+	require.Equal(t, strings.Join(lines, "\n")+"\n", stdout, "the passthrough is never altered")
+
+	got := loki.WaitForEntries(t, len(lines), arriveTimeout)
+	var shipped []string
+	for _, e := range got {
+		shipped = append(shipped, e.Line)
+	}
+	all := strings.Join(shipped, "\n")
+	requireNoSecret(t, "lines shipped to Loki", all)
+	require.NotContains(t, all, "4111111111111111")
+	require.Equal(t, 4, strings.Count(all, "[REDACTED]"), all)
+	require.Contains(t, all, "an ordinary line, nothing to hide")
+	require.Contains(t, all, "db.internal:5432/app", "only the secret is cut, not the line")
+}
