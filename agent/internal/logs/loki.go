@@ -27,7 +27,7 @@ type LokiSender struct {
 	host   string
 	logger *slog.Logger
 
-	mu       sync.Mutex // covers base, drop attribution and lastWarn
+	mu       sync.Mutex // covers base, drop attribution, lastWarn, lastGaveUp and gaveUpHeld
 	base     promtailCounts
 	status   int     // status of the latest batch the client gave up on
 	dropBase float64 // dropped_entries when that happened
@@ -35,6 +35,10 @@ type LokiSender struct {
 	rejected float64
 	retryEx  float64
 	lastWarn time.Time
+	// lastGaveUp is when a given-up batch was last logged; gaveUpHeld counts
+	// those not logged since.
+	lastGaveUp time.Time
+	gaveUpHeld int
 }
 
 var (
@@ -207,8 +211,21 @@ func (k kitLogger) Log(keyvals ...any) error {
 	}
 	switch msg {
 	case "final error sending batch":
+		// Counted every time; logged once, then at most every retryLogEvery
+		// with how many were held back (a wrong token fails every push).
 		k.s.gaveUp(status)
 		msg = "loki gave up a batch"
+		k.s.mu.Lock()
+		if time.Since(k.s.lastGaveUp) < retryLogEvery {
+			k.s.gaveUpHeld++
+			lvl = slog.LevelDebug
+		} else {
+			if k.s.gaveUpHeld > 0 {
+				attrs = append(attrs, "similar_since_last_log", k.s.gaveUpHeld)
+			}
+			k.s.lastGaveUp, k.s.gaveUpHeld = time.Now(), 0
+		}
+		k.s.mu.Unlock()
 	case "error sending batch, will retry":
 		k.s.mu.Lock()
 		if time.Since(k.s.lastWarn) < retryLogEvery {
