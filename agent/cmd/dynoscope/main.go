@@ -55,7 +55,7 @@ func run(ctx context.Context, args []string, environ []string, std stdio) int {
 	for _, c := range commands() {
 		if c.name == args[0] {
 			if _, own := helpTexts[c.name]; len(args) > 1 && isHelp(args[1]) && (own || c.name == "version") {
-				fmt.Fprintf(std.out, "Usage: dynoscope %s %s\n\n%s.\n", c.name, c.args, c.summary)
+				fmt.Fprintf(std.out, "Usage: %s\n\n%s.\n", strings.TrimSpace("dynoscope "+c.name+" "+c.args), c.summary)
 				commandHelp(std.out, c.name)
 				return 0
 			}
