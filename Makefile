@@ -38,6 +38,7 @@ lint: deps ## gofmt, go vet, shellcheck and shfmt
 bench: build ## Go benchmarks, the launcher's source time, then the agent against Prometheus agent mode
 	go test -run '^$$' -bench . -benchmem -count 1 ./agent/internal/...
 	scripts/bench-launcher.sh 50
+	scripts/bench-passthrough.sh 512
 	scripts/bench-agent.sh
 
 demo: build ## the demo app under dynoscope, printing what it would send
