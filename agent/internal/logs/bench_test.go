@@ -117,37 +117,37 @@ func copyChunks(dst io.Writer, src io.Reader) {
 	io.CopyBuffer(struct{ io.Writer }{dst}, struct{ io.Reader }{src}, buf)
 }
 
-// TestWriteLatencyLokiDown measures how long the app's writes take while
-// Loki accepts connections and never answers: the app writes 200-byte lines
-// one at a time into a synchronous pipe read by Passthrough.
-func TestWriteLatencyLokiDown(t *testing.T) {
-	if testing.Short() {
-		t.Skip("measurement")
-	}
-	r := testsupport.NewLokiReceiver(t)
+// BenchmarkWriteLatencyLokiDown measures how long the app's writes take
+// while Loki accepts connections and never answers: the app writes 200-byte
+// lines one at a time into a synchronous pipe read by Passthrough. It
+// reports the p50, p99 and p99.9 of one write (goal: p99 under 1 ms).
+func BenchmarkWriteLatencyLokiDown(b *testing.B) {
+	r := testsupport.NewLokiReceiver(b)
 	r.HangAll(true)
-	o := lokiOptions(t, r)
+	o := lokiOptions(b, r)
 	o.SendTimeout = time.Minute
-	p, _ := startLoki(t, o)
+	p, _ := startLoki(b, o)
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() { done <- p.Passthrough(io.Discard, pr, "stdout") }()
 	line := benchLines(1)[:200]
-	const n = 50_000
-	lat := make([]time.Duration, n)
-	for i := range n {
+	lat := make([]time.Duration, 0, b.N)
+	b.ReportAllocs()
+	for b.Loop() {
 		start := time.Now()
 		_, err := pw.Write(line)
-		lat[i] = time.Since(start)
-		require.NoError(t, err)
+		lat = append(lat, time.Since(start))
+		require.NoError(b, err)
 	}
+	b.StopTimer()
 	pw.Close()
-	require.NoError(t, <-done)
+	require.NoError(b, <-done)
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	p50, p99, p999 := lat[n/2], lat[n*99/100], lat[n*999/1000]
-	t.Logf("write latency with Loki hanging: p50 %s p99 %s p99.9 %s max %s", p50, p99, p999, lat[n-1])
-	shutdown(t, p, time.Second)
-	require.Less(t, p99, 20*time.Millisecond, "generous bound for a shared CI machine; the goal is < 1ms")
+	n := len(lat)
+	b.ReportMetric(float64(lat[n/2].Nanoseconds()), "p50-ns")
+	b.ReportMetric(float64(lat[n*99/100].Nanoseconds()), "p99-ns")
+	b.ReportMetric(float64(lat[n*999/1000].Nanoseconds()), "p99.9-ns")
+	shutdown(b, p, time.Second)
 }
 
 // TestQueueMemory measures the heap held by a full 16 MiB queue (Loki

@@ -30,7 +30,7 @@ func lokiOptions(t testing.TB, r *testsupport.LokiReceiver) Options {
 	}
 }
 
-func startLoki(t *testing.T, o Options) (*Pipeline, *prometheus.Registry) {
+func startLoki(t testing.TB, o Options) (*Pipeline, *prometheus.Registry) {
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	p, err := NewPipeline(o, nil, reg)
@@ -39,7 +39,7 @@ func startLoki(t *testing.T, o Options) (*Pipeline, *prometheus.Registry) {
 	return p, reg
 }
 
-func shutdown(t *testing.T, p *Pipeline, d time.Duration) Summary {
+func shutdown(t testing.TB, p *Pipeline, d time.Duration) Summary {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
