@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/brainbytesai/dynoscope/agent/testsupport"
 	"github.com/stretchr/testify/require"
 )
 
@@ -206,23 +207,8 @@ func (r runner) compile(t testing.TB, buildpack string, d buildDirs) result {
 	return res
 }
 
-// syncBuffer is a bytes.Buffer safe for concurrent use (a writer goroutine and the test).
-type syncBuffer struct {
-	mu  sync.Mutex // covers buf
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+// syncBuffer collects output that is written and read at once.
+type syncBuffer = testsupport.Buffer
 
 // dyno is a booted dyno: bash -l -c sourcing .profile.d/*.sh, then the command, in its own process
 // group (the "dyno": every process the platform would signal).

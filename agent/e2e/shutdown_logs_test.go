@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"os/exec"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -109,21 +108,5 @@ func TestLokiHangingNeverHoldsTheAppBack(t *testing.T) {
 	require.Empty(t, recv.Entries(), "the hanging Loki acknowledged nothing")
 }
 
-// lockedBuffer is a bytes.Buffer safe for the concurrent writes of exec's
-// copying goroutines and the test's reads.
-type lockedBuffer struct {
-	mu  sync.Mutex // covers buf
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+// lockedBuffer collects output that is written and read at once.
+type lockedBuffer = testsupport.Buffer

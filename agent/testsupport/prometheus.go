@@ -1,7 +1,6 @@
 package testsupport
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -15,7 +14,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -226,20 +224,4 @@ func queryPrometheus(baseURL, expr string) ([]VectorSample, error) {
 	return out, nil
 }
 
-// promOutput collects a process's output while tests read it.
-type promOutput struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *promOutput) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *promOutput) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+type promOutput = Buffer

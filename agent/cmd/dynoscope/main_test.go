@@ -12,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -25,23 +24,8 @@ import (
 // commandTimeout bounds one in-process command of these tests.
 const commandTimeout = 60 * time.Second
 
-// lockedBuffer is an io.Writer tests read while a command writes to it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+// lockedBuffer collects output that is written and read at once.
+type lockedBuffer = testsupport.Buffer
 
 // testEnviron is an environment built from scratch (nothing of the test
 // process's GRAFANA_* or DYNOSCOPE_* leaks in), with no status server, the

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -16,25 +15,11 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/brainbytesai/dynoscope/agent/internal/logs"
+	"github.com/brainbytesai/dynoscope/agent/testsupport"
 )
 
-// syncBuffer is a bytes.Buffer safe for a writer and a reader goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer collects output that is written and read at once.
+type syncBuffer = testsupport.Buffer
 
 func teeEnv(socket string) func(string) string {
 	return func(k string) string {

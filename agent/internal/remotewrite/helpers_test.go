@@ -1,7 +1,6 @@
 package remotewrite
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"log/slog"
@@ -17,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/brainbytesai/dynoscope/agent/internal/series"
+	"github.com/brainbytesai/dynoscope/agent/testsupport"
 )
 
 // sample builds a sample; kv are label name/value pairs besides the name.
@@ -176,23 +176,8 @@ func (c *fakeClock) Sleeps() []time.Duration {
 	return append([]time.Duration(nil), c.sleeps...)
 }
 
-// syncBuffer is a bytes.Buffer safe for the logger and the test at once.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer collects output that is written and read at once.
+type syncBuffer = testsupport.Buffer
 
 // testWriter builds a Writer with fast timings; edit adjusts the options.
 // It returns the writer, its metrics and its log output.

@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/brainbytesai/dynoscope/agent/internal/series"
+	"github.com/brainbytesai/dynoscope/agent/testsupport"
 )
 
 // recorder is an Appender that keeps every batch.
@@ -41,23 +42,8 @@ func (r *recorder) all() [][]series.Sample {
 	return append([][]series.Sample(nil), r.batches...)
 }
 
-// syncBuffer is a log sink safe for the loops' goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer collects output that is written and read at once.
+type syncBuffer = testsupport.Buffer
 
 // switchHandler serves whatever handler was set last.
 type switchHandler struct{ h atomic.Value }
