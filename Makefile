@@ -7,8 +7,8 @@ BUILD := build
 GO_LDFLAGS := -s -w -X main.version=$(VERSION)
 GO_BUILD := CGO_ENABLED=0 go build -trimpath -ldflags '$(GO_LDFLAGS)'
 DEMO_SECONDS ?= 40
-# Every shell file: bin/lib/*.sh are sourced (no shebang); source= paths are root-relative.
-SHELL_FILES := bin/detect bin/compile bin/release bin/lib/output.sh bin/lib/agent.sh bin/lib/launcher.sh \
+# Every shell file: lib/*.sh are sourced (no shebang); source= paths are root-relative.
+SHELL_FILES := bin/detect bin/compile bin/release lib/output.sh lib/agent.sh lib/launcher.sh \
 	buildpack-test/testdata/fake-dynoscope .ci/run $(wildcard scripts/*.sh)
 
 .PHONY: help build test deps lint bench demo buildpack release local-up local-down local-native clean
@@ -49,7 +49,7 @@ demo: build ## the demo app under dynoscope, printing what it would send
 buildpack: ## dist/dynoscope-buildpack-VERSION.tgz: the scripts and static linux agents, no network needed
 	scripts/buildpack.sh $(VERSION)
 
-release: ## agents for linux, macOS and Windows in dist/release/, bin/manifest rewritten, the buildpack archive
+release: ## agents for linux, macOS and Windows in dist/release/, manifest.txt rewritten, the buildpack archive
 	scripts/release.sh $(VERSION)
 
 local-up: ## the local stack in Docker: Grafana :3000, Prometheus :9090, Alertmanager :9093, app :5000

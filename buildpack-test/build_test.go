@@ -151,7 +151,7 @@ func requireInstalled(t testing.TB, build, version string) int64 {
 	require.NoError(t, err, string(out))
 	require.Contains(t, string(out), version)
 	launcher := filepath.Join(build, ".profile.d", "zz-dynoscope.sh")
-	want, err := os.ReadFile(filepath.Join(repoRoot(t), "bin", "lib", "launcher.sh"))
+	want, err := os.ReadFile(filepath.Join(repoRoot(t), "lib", "launcher.sh"))
 	require.NoError(t, err)
 	require.Equal(t, string(want), readFile(launcher))
 	require.FileExists(t, filepath.Join(build, "Procfile"))
@@ -163,10 +163,10 @@ func requireInstalled(t testing.TB, build, version string) int64 {
 func TestBuildpackArchiveLayout(t *testing.T) {
 	bp := releaseArchive(t)
 	require.Equal(t, []string{
-		"bin", "bin/compile", "bin/detect", "bin/dynoscope-linux-" + goArch(), "bin/lib", "bin/lib/agent.sh",
-		"bin/lib/launcher.sh", "bin/lib/output.sh", "bin/manifest", "bin/release",
+		"bin", "bin/compile", "bin/detect", "bin/dynoscope-linux-" + goArch(), "bin/release",
+		"lib", "lib/agent.sh", "lib/launcher.sh", "lib/output.sh", "manifest.txt",
 	}, listTree(t, bp))
-	require.Contains(t, readFile(filepath.Join(bp, "bin", "manifest")), "version "+testVersion+"\n")
+	require.Contains(t, readFile(filepath.Join(bp, "manifest.txt")), "version "+testVersion+"\n")
 	out, err := exec.Command("file", agentBinary(t)).CombinedOutput()
 	if err == nil { // file(1) is optional; when present it confirms a static, stripped binary
 		require.Contains(t, string(out), "statically linked")

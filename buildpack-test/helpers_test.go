@@ -92,8 +92,8 @@ func worldDir(t testing.TB) string {
 	return dir
 }
 
-// checkoutBuildpack lays out the buildpack as a plain git checkout: the repository's bin/ without
-// any agent binary, with manifest (when non-empty) replacing bin/manifest.
+// checkoutBuildpack lays out the buildpack as a plain git checkout: the repository's bin/ (without
+// any agent binary), lib/ and manifest.txt, with manifest (when non-empty) replacing manifest.txt.
 func checkoutBuildpack(t testing.TB, manifest string) string {
 	t.Helper()
 	dir := filepath.Join(worldDir(t), "buildpack")
@@ -103,9 +103,11 @@ func checkoutBuildpack(t testing.TB, manifest string) string {
 	for _, m := range matches {
 		require.NoError(t, os.Remove(m))
 	}
-	if manifest != "" {
-		require.NoError(t, os.WriteFile(filepath.Join(dir, "bin", "manifest"), []byte(manifest), 0o644))
+	copyTree(t, filepath.Join(repoRoot(t), "lib"), filepath.Join(dir, "lib"))
+	if manifest == "" {
+		manifest = readFile(filepath.Join(repoRoot(t), "manifest.txt"))
 	}
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "manifest.txt"), []byte(manifest), 0o644))
 	return dir
 }
 

@@ -10,7 +10,7 @@ import (
 
 // shellFiles are the buildpack's shell sources, relative to the repository root.
 var shellFiles = []string{
-	"bin/detect", "bin/compile", "bin/release", "bin/lib/output.sh", "bin/lib/agent.sh", "bin/lib/launcher.sh",
+	"bin/detect", "bin/compile", "bin/release", "lib/output.sh", "lib/agent.sh", "lib/launcher.sh",
 	"scripts/buildpack.sh", "scripts/release.sh", "scripts/bench-launcher.sh", "buildpack-test/testdata/fake-dynoscope",
 }
 

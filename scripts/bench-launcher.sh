@@ -22,7 +22,7 @@ main() {
 		(cd "${BUILDPACK_DIR}" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "${agent}" ./agent/cmd/dynoscope)
 	fi
 	cp "${agent}" "${app}/.dynoscope/bin/dynoscope"
-	cp "${BUILDPACK_DIR}/bin/lib/launcher.sh" "${app}/.profile.d/zz-dynoscope.sh"
+	cp "${BUILDPACK_DIR}/lib/launcher.sh" "${app}/.profile.d/zz-dynoscope.sh"
 
 	local -a times=()
 	for ((i = 0; i < runs; i++)); do

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Usage: scripts/buildpack.sh [VERSION]   (make buildpack)
-# Builds dist/dynoscope-buildpack-VERSION.tgz: bin/ at its root, holding detect, compile, release,
-# lib/, a manifest naming VERSION, and static agent binaries bin/dynoscope-linux-ARCH, so that
+# Builds dist/dynoscope-buildpack-VERSION.tgz: bin/ (detect, compile, release and static agent
+# binaries bin/dynoscope-linux-ARCH), lib/ and a manifest.txt naming VERSION at its root, so that
 # bin/compile needs no network. VERSION defaults to the VERSION file, else `git describe` (v-prefix
 # stripped), else the manifest's version plus "-dev". Environment:
 #   DYNOSCOPE_ARCHES   linux architectures to include (default "amd64 arm64")
@@ -25,7 +25,7 @@ buildpack::default_version() {
 		echo "${described#v}"
 		return
 	fi
-	base="$(awk '$1 == "version" { print $2; exit }' bin/manifest)"
+	base="$(awk '$1 == "version" { print $2; exit }' manifest.txt)"
 	echo "${base:-0.0.0}-dev"
 }
 
@@ -51,13 +51,13 @@ main() {
 	stage="$(mktemp -d "${TMPDIR:-/tmp}/dynoscope-buildpack.XXXXXX")"
 	# shellcheck disable=SC2064 # expand now: stage is local
 	trap "rm -rf '${stage}'" EXIT
-	mkdir -p "${stage}/bin/lib" "${dist}"
+	mkdir -p "${stage}/bin" "${stage}/lib" "${dist}"
 	cp bin/detect bin/compile bin/release "${stage}/bin/"
-	cp bin/lib/*.sh "${stage}/bin/lib/"
+	cp lib/*.sh "${stage}/lib/"
 	{
 		echo "# dynoscope agent shipped in this buildpack archive (scripts/buildpack.sh)."
 		echo "version ${version}"
-	} >"${stage}/bin/manifest"
+	} >"${stage}/manifest.txt"
 
 	for arch in ${arches}; do
 		if [[ -n "${DYNOSCOPE_PREBUILT:-}" ]]; then
@@ -70,7 +70,7 @@ main() {
 
 	archive="${dist}/dynoscope-buildpack-${version}.tgz"
 	tar --sort=name --owner=0 --group=0 --numeric-owner --mtime="@${SOURCE_DATE_EPOCH:-0}" \
-		-czf "${archive}.partial" -C "${stage}" bin
+		-czf "${archive}.partial" -C "${stage}" bin lib manifest.txt
 	mv -f "${archive}.partial" "${archive}"
 	echo "${archive}"
 }

@@ -2,9 +2,9 @@
 # Usage: scripts/release.sh [VERSION]   (make release; VERSION defaults to the VERSION file)
 # Builds the release binaries of dynoscope VERSION into dist/release/vVERSION/ (linux amd64+arm64 for
 # the buildpack, darwin amd64+arm64 and windows amd64 for `dynoscope setup` on laptops) with
-# SHA256SUMS, rewrites bin/manifest to pin them at the project's GitHub release URL, and builds the
+# SHA256SUMS, rewrites manifest.txt to pin them at the project's GitHub release URL, and builds the
 # buildpack archive from the same binaries. Publishing (tag, GitHub release upload) is out of scope:
-# commit bin/manifest, tag vVERSION, and upload dist/release/vVERSION/* to that release.
+# commit manifest.txt, tag vVERSION, and upload dist/release/vVERSION/* to that release.
 set -euo pipefail
 
 BUILDPACK_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -47,9 +47,9 @@ main() {
 			sum="$(sha256sum "${out}/dynoscope-linux-${goarch}")"
 			echo "linux-${goarch} ${RELEASE_URL}/v${version}/dynoscope-linux-${goarch} ${sum%% *}"
 		done
-	} >bin/manifest.partial
-	mv -f bin/manifest.partial bin/manifest
-	echo "wrote bin/manifest for v${version}"
+	} >manifest.txt.partial
+	mv -f manifest.txt.partial manifest.txt
+	echo "wrote manifest.txt for v${version}"
 
 	DYNOSCOPE_PREBUILT="${out}" DIST_DIR="${dist}" scripts/buildpack.sh "${version}"
 }

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Helpers of bin/compile that put the dynoscope agent binary into the slug.
-# Usage: source "${BUILDPACK_DIR}/bin/lib/agent.sh" (after lib/output.sh), then
+# Usage: source "${BUILDPACK_DIR}/lib/agent.sh" (after lib/output.sh), then
 #   agent::install BUILD_DIR CACHE_DIR ENV_DIR
 # Sources, in order: a binary shipped in the buildpack archive (bin/dynoscope-linux-ARCH, made by
-# `make buildpack`), the build cache, a download pinned and verified by SHA-256 in bin/manifest
+# `make buildpack`), the build cache, a download pinned and verified by SHA-256 in manifest.txt
 # (DYNOSCOPE_BINARY_URL and DYNOSCOPE_BINARY_SHA256 in ENV_DIR override the manifest and win over
 # the archive), and last `go build` from the buildpack's own source when `go` is on the PATH.
 # Writes only under BUILD_DIR, CACHE_DIR and a temporary directory (removed by agent::cleanup).
@@ -202,7 +202,7 @@ agent::install() {
 	local build_dir="${1}" cache_dir="${2}" env_dir="${3}"
 	local arch version url="" sha="" entry cache_file source staged rc
 	# shellcheck disable=SC2154 # BUILDPACK_DIR is set by bin/compile
-	local manifest="${BUILDPACK_DIR}/bin/manifest"
+	local manifest="${BUILDPACK_DIR}/manifest.txt"
 
 	arch="$(agent::arch)"
 	version="$(agent::manifest_field "${manifest}" version)" || version="unknown"
@@ -237,7 +237,7 @@ agent::install() {
 		if entry="$(agent::manifest_field "${manifest}" "linux-${arch}")"; then
 			read -r url sha <<<"${entry}"
 		fi
-		source="bin/manifest"
+		source="manifest.txt"
 	fi
 
 	if [[ "${source}" == "archive" ]]; then
@@ -248,7 +248,7 @@ agent::install() {
 			output::error <<-MSG
 				No dynoscope agent for linux/${arch} in this buildpack.
 
-				bin/manifest pins no release for linux/${arch}, the buildpack holds no binary,
+				manifest.txt pins no release for linux/${arch}, the buildpack holds no binary,
 				and go is not on the PATH to build one. Use a released buildpack:
 				  heroku buildpacks:add --index 1 https://github.com/brainbytesai/dynoscope#v<version>
 				or set the config vars DYNOSCOPE_BINARY_URL and DYNOSCOPE_BINARY_SHA256.
@@ -268,7 +268,7 @@ agent::install() {
 		else
 			rc=0
 			agent::fetch_verified "${url}" "${sha}" "${staged}" || rc=$?
-			if ((rc == 1)) && [[ "${source}" == "bin/manifest" ]] && agent::can_build_from_source; then
+			if ((rc == 1)) && [[ "${source}" == "manifest.txt" ]] && agent::can_build_from_source; then
 				output::indent "Download failed; building from source instead, as go is on the PATH"
 				agent::build_from_source "${version}-src" "${staged}" "${cache_dir}"
 			elif ((rc == 1)); then

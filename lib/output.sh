@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Output helpers for the buildpack scripts, in the format Heroku's build log uses.
-# Usage: source "${BUILDPACK_DIR}/bin/lib/output.sh"
+# Usage: source "${BUILDPACK_DIR}/lib/output.sh"
 #   output::step "Installing the dynoscope agent"   -> "-----> Installing the dynoscope agent"
 #   output::indent "detail"                           -> "       detail"
 #   echo "text" | output::indent                      (indents every line)
