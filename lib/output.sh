@@ -35,14 +35,8 @@ output::warning() {
 	} >&2
 }
 
-# output::error prints the message on stdin as an error block on stderr; the caller exits.
+# output::error prints the message on stdin as an error block on stderr, the same block as a
+# warning (as Heroku's own buildpacks do); the caller exits.
 output::error() {
-	local line
-	{
-		echo
-		while IFS= read -r line || [[ -n "${line}" ]]; do
-			echo " !     ${line}"
-		done
-		echo
-	} >&2
+	output::warning
 }
