@@ -243,9 +243,8 @@ func TestDynoReleasePhase(t *testing.T) {
 	vars["DYNO"] = "release.12"
 	delete(vars, "PORT")
 	d := bootDyno(t, home, tmp, vars, `echo "running migrations"; sleep 0.5; echo "migrations done"; exit 4`)
-	start := time.Now()
 	require.Equal(t, 4, d.ExitCode(t, graceTimeout))
-	start = time.Now()
+	start := time.Now()
 	select {
 	case <-d.streamsClosed:
 	case <-time.After(2 * time.Second):

@@ -19,12 +19,11 @@ type rawLine struct {
 // complete lines of the read, copied into one buffer, with their capture
 // time. A batch with eof set ends its source.
 type batch struct {
-	src    *sourceState
-	t      time.Time
-	buf    []byte
-	lines  []rawLine
-	eof    bool
-	stream string
+	src   *sourceState
+	t     time.Time
+	buf   []byte
+	lines []rawLine
+	eof   bool
 }
 
 var batchPool = sync.Pool{New: func() any { return new(batch) }}

@@ -1,7 +1,6 @@
 package scrape
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -89,8 +88,6 @@ const (
 	fieldBucketUpperBound protowire.Number = 2
 	fieldBucketCountFloat protowire.Number = 4
 )
-
-var errWireType = errors.New("protobuf: unexpected wire type")
 
 // field is one field of a message: its number, wire type and value (the
 // bytes of a length-delimited field, v of the others).
