@@ -29,9 +29,12 @@ test: deps ## run every test CI runs
 	go vet ./...
 	go test -count=1 -timeout 40m ./...
 
-lint: deps ## gofmt, go vet, shellcheck and shfmt
+STATICCHECK := go run honnef.co/go/tools/cmd/staticcheck@v0.6.1
+
+lint: deps ## gofmt, go vet, staticcheck, shellcheck and shfmt
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: run gofmt -w on the files above"; exit 1; }
 	go vet ./...
+	$(STATICCHECK) ./...
 	shellcheck --enable=all --external-sources $(SHELL_FILES)
 	shfmt --diff $(SHELL_FILES)
 
