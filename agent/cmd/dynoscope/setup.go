@@ -84,15 +84,19 @@ func cmdSetup(ctx context.Context, args []string, env func(string) string, stdou
 	apply := fs.Bool("apply", false, "run the commands with the heroku CLI instead of printing them")
 	buildpack := fs.String("buildpack", defaultBuildpack(version), "buildpack `URL` to add (pin a release with #vX.Y.Z)")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: dynoscope setup --app NAME [--app NAME...] [--environment ENV] [--apply]\n\n"+
+		fmt.Fprintf(fs.Output(), "Usage: dynoscope setup --app NAME [--app NAME...] [--environment ENV] [--apply]\n\n"+
 			"Prints the Heroku CLI commands that install dynoscope on each app; --apply runs them,\n"+
 			"taking GRAFANA_CLOUD_* values from this shell's environment (secrets are never printed).\n\n")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
+	for _, a := range args {
+		if isHelp(a) { // asked for: the help goes to stdout, as every command's does
+			fs.SetOutput(stdout)
+			fs.Usage()
 			return 0
 		}
+	}
+	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	if err := validateSetup(apps, *environment, fs.Args()); err != nil {
