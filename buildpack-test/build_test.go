@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/brainbytesai/dynoscope/agent/testsupport"
 	"github.com/stretchr/testify/require"
 )
 
@@ -45,7 +46,7 @@ func releaseArchive(t testing.TB) string {
 			return
 		}
 		_ = os.Chmod(dir, 0o755)
-		cmd := exec.Command(filepath.Join(repoRoot(t), "scripts", "buildpack.sh"), testVersion)
+		cmd := exec.Command(filepath.Join(testsupport.ModuleRoot(t), "scripts", "buildpack.sh"), testVersion)
 		cmd.Env = append(os.Environ(), "DYNOSCOPE_ARCHES="+goArch(), "DIST_DIR="+filepath.Join(dir, "dist"))
 		out, err := cmd.CombinedOutput()
 		if err != nil {
@@ -151,7 +152,7 @@ func requireInstalled(t testing.TB, build, version string) int64 {
 	require.NoError(t, err, string(out))
 	require.Contains(t, string(out), version)
 	launcher := filepath.Join(build, ".profile.d", "zz-dynoscope.sh")
-	want, err := os.ReadFile(filepath.Join(repoRoot(t), "lib", "launcher.sh"))
+	want, err := os.ReadFile(filepath.Join(testsupport.ModuleRoot(t), "lib", "launcher.sh"))
 	require.NoError(t, err)
 	require.Equal(t, string(want), readFile(launcher))
 	require.FileExists(t, filepath.Join(build, "Procfile"))
@@ -319,7 +320,7 @@ func TestBuildOverrideWinsOverManifestAndArchive(t *testing.T) {
 	binary := agentBinary(t)
 	srv := newReleaseServer(t, binary)
 	url := srv.URL + "/v1.2.3/dynoscope-linux-" + goArch()
-	bp := archiveBuildpack(t, filepath.Join(repoRoot(t), "buildpack-test", "testdata", "fake-dynoscope"))
+	bp := archiveBuildpack(t, filepath.Join(testsupport.ModuleRoot(t), "buildpack-test", "testdata", "fake-dynoscope"))
 	d := newBuild(t, map[string]string{"DYNOSCOPE_BINARY_URL": url, "DYNOSCOPE_BINARY_SHA256": strings.ToUpper(sha256File(t, binary))}, nil)
 	res := runner{}.compile(t, bp, d)
 	require.Contains(t, res.Stdout, "Downloading "+url)
@@ -335,7 +336,7 @@ func TestBuildFromSourceWithGo(t *testing.T) {
 	// A git checkout of the whole repository, with no release pinned for this architecture.
 	bp := checkoutBuildpack(t, "version 1.2.3\n")
 	for _, name := range []string{"go.mod", "go.sum", "agent"} {
-		require.NoError(t, os.Symlink(filepath.Join(repoRoot(t), name), filepath.Join(bp, name)))
+		require.NoError(t, os.Symlink(filepath.Join(testsupport.ModuleRoot(t), name), filepath.Join(bp, name)))
 	}
 	goEnv := func(name string) string {
 		out, err := exec.Command(goBin, "env", name).Output()

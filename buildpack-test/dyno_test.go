@@ -2,7 +2,6 @@ package buildpacktest
 
 import (
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	osexec "os/exec"
@@ -43,14 +42,6 @@ func procfileCommand(t testing.TB, home, process string) string {
 	}
 	t.Fatalf("no %s process in the Procfile", process)
 	return ""
-}
-
-func freePort(t testing.TB) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // realVars are the config vars of a web dyno shipping to the test receivers, with fast scrapes.
@@ -104,7 +95,7 @@ func TestDynoWebEndToEnd(t *testing.T) {
 	home, tmp := realApp(t)
 	prom := testsupport.StartPrometheus(t)
 	loki := testsupport.NewLokiReceiver(t)
-	port := freePort(t)
+	port := testsupport.FreePort(t)
 	d := bootDyno(t, home, tmp, realVars(t, prom, loki, port, tmp), procfileCommand(t, home, "web"))
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 
@@ -188,7 +179,7 @@ func isSubsequence(sub, seq []string) bool {
 // the launcher prints one warning.
 func TestDynoWithoutCredentials(t *testing.T) {
 	home, tmp := realApp(t)
-	port := freePort(t)
+	port := testsupport.FreePort(t)
 	d := bootDyno(t, home, tmp, map[string]string{"DYNO": "web.1", "PORT": strconv.Itoa(port)}, procfileCommand(t, home, "web"))
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	require.Eventually(t, func() bool { return get(base+"/health") == http.StatusOK }, arriveTimeout, 100*time.Millisecond)
@@ -270,7 +261,7 @@ func TestDynoNoAgent(t *testing.T) {
 		"one-off opt-out": {"DYNO": "run.2", "DYNOSCOPE_ONE_OFF": "false"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			vars := realVars(t, "http://127.0.0.1:9", loki, freePort(t), tmp)
+			vars := realVars(t, "http://127.0.0.1:9", loki, testsupport.FreePort(t), tmp)
 			for k, v := range extra {
 				vars[k] = v
 			}
@@ -291,7 +282,7 @@ func TestDynoNoAgent(t *testing.T) {
 func TestDynoSecondSourcing(t *testing.T) {
 	home, tmp := realApp(t)
 	loki := testsupport.NewLokiReceiver(t)
-	port := freePort(t)
+	port := testsupport.FreePort(t)
 	d := bootDyno(t, home, tmp, realVars(t, "http://127.0.0.1:9", loki, port, tmp), procfileCommand(t, home, "web"))
 	require.Eventually(t, func() bool { return len(agentPIDs(d)) == 1 }, arriveTimeout, 50*time.Millisecond)
 

@@ -25,14 +25,6 @@ import (
 // the Go toolchain (Heroku's stacks have none).
 const platformPath = "/usr/local/bin:/usr/bin:/bin"
 
-// repoRoot is the repository's root directory.
-func repoRoot(t testing.TB) string {
-	t.Helper()
-	_, file, _, ok := runtime.Caller(0)
-	require.True(t, ok)
-	return filepath.Dir(filepath.Dir(file))
-}
-
 // goArch is the architecture bin/compile detects on this machine.
 func goArch() string { return runtime.GOARCH }
 
@@ -97,15 +89,15 @@ func worldDir(t testing.TB) string {
 func checkoutBuildpack(t testing.TB, manifest string) string {
 	t.Helper()
 	dir := filepath.Join(worldDir(t), "buildpack")
-	copyTree(t, filepath.Join(repoRoot(t), "bin"), filepath.Join(dir, "bin"))
+	copyTree(t, filepath.Join(testsupport.ModuleRoot(t), "bin"), filepath.Join(dir, "bin"))
 	matches, err := filepath.Glob(filepath.Join(dir, "bin", "dynoscope-*"))
 	require.NoError(t, err)
 	for _, m := range matches {
 		require.NoError(t, os.Remove(m))
 	}
-	copyTree(t, filepath.Join(repoRoot(t), "lib"), filepath.Join(dir, "lib"))
+	copyTree(t, filepath.Join(testsupport.ModuleRoot(t), "lib"), filepath.Join(dir, "lib"))
 	if manifest == "" {
-		manifest = readFile(filepath.Join(repoRoot(t), "manifest.txt"))
+		manifest = readFile(filepath.Join(testsupport.ModuleRoot(t), "manifest.txt"))
 	}
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "manifest.txt"), []byte(manifest), 0o644))
 	return dir
@@ -133,7 +125,7 @@ func newBuild(t testing.TB, vars map[string]string, extra map[string]string) bui
 		Build: filepath.Join(base, "build"), Cache: filepath.Join(base, "cache"),
 		Env: filepath.Join(base, "env"), Tmp: filepath.Join(base, "tmp"),
 	}
-	copyTree(t, filepath.Join(repoRoot(t), "buildpack-test", "testdata", "app"), d.Build)
+	copyTree(t, filepath.Join(testsupport.ModuleRoot(t), "buildpack-test", "testdata", "app"), d.Build)
 	for name, src := range extra {
 		require.NoError(t, copyFile(src, filepath.Join(d.Build, name), 0o755))
 	}

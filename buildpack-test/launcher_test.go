@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/brainbytesai/dynoscope/agent/testsupport"
 	"github.com/stretchr/testify/require"
 )
 
@@ -19,7 +20,7 @@ import (
 // built app (the dyno's HOME) and a fresh TMPDIR for the dyno.
 func fakeApp(t testing.TB) (home, tmp string) {
 	t.Helper()
-	bp := archiveBuildpack(t, filepath.Join(repoRoot(t), "buildpack-test", "testdata", "fake-dynoscope"))
+	bp := archiveBuildpack(t, filepath.Join(testsupport.ModuleRoot(t), "buildpack-test", "testdata", "fake-dynoscope"))
 	d := newBuild(t, nil, nil)
 	runner{}.compile(t, bp, d)
 	return d.Build, d.Tmp

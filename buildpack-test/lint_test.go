@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/brainbytesai/dynoscope/agent/testsupport"
 	"github.com/stretchr/testify/require"
 )
 
@@ -17,7 +18,7 @@ var shellFiles = []string{
 // TestShellLint runs shellcheck with every optional check enabled, and shfmt, on the buildpack's
 // scripts: the same commands as `make lint`.
 func TestShellLint(t *testing.T) {
-	root := repoRoot(t)
+	root := testsupport.ModuleRoot(t)
 	for _, tool := range [][]string{
 		append([]string{"shellcheck", "--enable=all", "--external-sources"}, shellFiles...),
 		append([]string{"shfmt", "--diff"}, shellFiles...),

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -12,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -56,7 +56,7 @@ func TestNativeStack(t *testing.T) {
 
 	hooks := newWebhook(t)
 	loki := newLokiReceiver(t)
-	amAddr := freeAddr(t)
+	amAddr := testsupport.FreeAddr(t)
 	dir := renderNative(t, map[string]string{
 		"ALERTMANAGER_ADDR": amAddr,
 		"ALERTLOG_ADDR":     strings.TrimPrefix(hooks.URL, "http://"),
@@ -85,7 +85,7 @@ func TestNativeStack(t *testing.T) {
 			bin, args = "/bin/sh", append([]string{"-c", `echo $$ > "$0" && exec "$@"`, procs, dynoscope}, args...)
 		}
 		startProcess(t, "demo "+env, []string{
-			"PORT=" + strings.TrimPrefix(freeAddr(t), "127.0.0.1:"),
+			"PORT=" + strconv.Itoa(testsupport.FreePort(t)),
 			"ENVIRONMENT=" + env,
 			"DYNOSCOPE_APP=demo",
 			"DEMO_TRAFFIC=true",
@@ -93,7 +93,7 @@ func TestNativeStack(t *testing.T) {
 			"GRAFANA_CLOUD_LOKI_URL=" + loki.URL + "/loki/api/v1/push",
 			"DYNOSCOPE_SCRAPE_INTERVAL=" + scrapeInterval,
 			"DYNOSCOPE_SCRAPE_TIMEOUT=" + scrapeInterval,
-			"DYNOSCOPE_STATUS_ADDR=" + freeAddr(t),
+			"DYNOSCOPE_STATUS_ADDR=" + testsupport.FreeAddr(t),
 			"DYNOSCOPE_SOCKET=" + filepath.Join(dir, "dynoscope-"+env+".sock"),
 			// What Heroku sets, for the deploy markers (dyno_info).
 			"HEROKU_RELEASE_VERSION=v42",
@@ -304,40 +304,13 @@ func speedUp(t testing.TB, path, old, new string) {
 	require.NoError(t, os.WriteFile(path, []byte(strings.Replace(string(b), old, new, 1)), 0o600))
 }
 
-// freeAddr returns a 127.0.0.1 address whose port was free a moment ago.
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-// lockedBuffer collects a process's output while the test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // startProcess starts a command with env added to the environment in its
 // own process group, stops the group with SIGTERM (then SIGKILL) when the
 // test ends, as Heroku signals every process of a dyno, and logs its output
 // if the test failed.
 func startProcess(t testing.TB, name string, env []string, bin string, args ...string) {
 	t.Helper()
-	out := &lockedBuffer{}
+	out := &testsupport.Buffer{}
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = out, out

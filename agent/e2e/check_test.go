@@ -54,7 +54,7 @@ func TestCheck(t *testing.T) {
 	bin := dynoscope(t)
 	unauthorized := statusServer(t, http.StatusUnauthorized)
 	notFound := statusServer(t, http.StatusNotFound)
-	refused := fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
+	refused := "http://" + testsupport.FreeAddr(t)
 
 	good := baseEnv(t).with(
 		"PORT="+strconv.Itoa(app),
@@ -116,7 +116,7 @@ func TestCheck(t *testing.T) {
 			},
 		},
 		{
-			name: "target down", env: good.with("PORT=" + strconv.Itoa(freePort(t))), code: 1,
+			name: "target down", env: good.with("PORT=" + strconv.Itoa(testsupport.FreePort(t))), code: 1,
 			want: []string{"FAIL scrape app", "hint: is the app listening there", "FAIL health", "FAIL: 2 of 4 checks failed"},
 		},
 		{

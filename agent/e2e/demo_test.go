@@ -32,7 +32,7 @@ func TestDemoAppUnderRun(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			loki := testsupport.NewLokiReceiver(t)
-			port := freePort(t)
+			port := testsupport.FreePort(t)
 			e := baseEnv(t).without("DYNOSCOPE_PLATFORM").with(
 				"PORT="+strconv.Itoa(port),
 				"ENVIRONMENT=staging",

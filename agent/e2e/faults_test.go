@@ -77,7 +77,7 @@ func TestRemoteOutageLosesNothing(t *testing.T) {
 	t.Cleanup(proxy.Close)
 
 	seq := newSeqTarget(t, 0)
-	statusAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	statusAddr := testsupport.FreeAddr(t)
 	p := start(t, baseEnv(t).with(
 		"GRAFANA_CLOUD_PROMETHEUS_URL="+proxy.URL+testsupport.RemoteWritePath,
 		"DYNOSCOPE_SCRAPE_TARGETS=steady="+seq.url(),
@@ -121,7 +121,7 @@ func TestRemoteRejectsBatches(t *testing.T) {
 
 	// 2500 series a second: a full batch (2000 samples) every second.
 	seq := newSeqTarget(t, 2500)
-	statusAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	statusAddr := testsupport.FreeAddr(t)
 	p := start(t, baseEnv(t).with(
 		"GRAFANA_CLOUD_PROMETHEUS_URL="+remote.URL+testsupport.RemoteWritePath,
 		"DYNOSCOPE_SCRAPE_TARGETS=big="+seq.url(),
@@ -173,7 +173,7 @@ func TestBadTargets(t *testing.T) {
 	t.Cleanup(func() { close(release) }) // before bad.Close, which waits for handlers
 	good := newSeqTarget(t, 0)
 
-	statusAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	statusAddr := testsupport.FreeAddr(t)
 	p := start(t, baseEnv(t).with(
 		"GRAFANA_CLOUD_PROMETHEUS_URL="+remoteWriteURL(prom),
 		"DYNOSCOPE_SCRAPE_TARGETS="+strings.Join([]string{
@@ -219,7 +219,7 @@ func TestLokiRejectionLoggedOnce(t *testing.T) {
 	loki.RequireBasicAuth("loki-user", "the-right-token")
 	logFile := filepath.Join(t.TempDir(), "app.log")
 	require.NoError(t, os.WriteFile(logFile, nil, 0o600))
-	statusAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	statusAddr := testsupport.FreeAddr(t)
 	p := start(t, baseEnv(t).with(
 		"GRAFANA_CLOUD_LOKI_URL="+loki.URL,
 		"GRAFANA_CLOUD_LOKI_USER=loki-user",
@@ -274,7 +274,7 @@ func TestQueueBoundedDuringOutage(t *testing.T) {
 
 	const maxBytes = 64 << 10
 	seq := newSeqTarget(t, 2500)
-	statusAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	statusAddr := testsupport.FreeAddr(t)
 	p := start(t, baseEnv(t).with(
 		"GRAFANA_CLOUD_PROMETHEUS_URL="+proxy.URL+testsupport.RemoteWritePath,
 		"DYNOSCOPE_SCRAPE_TARGETS=big="+seq.url(),

@@ -115,7 +115,7 @@ func TestFixturePagesArriveComplete(t *testing.T) {
 	require.NoError(t, os.WriteFile(cfgFile, []byte(cfg.String()), 0o600))
 	prom := testsupport.StartPrometheus(t, "--config.file="+cfgFile)
 
-	statusAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	statusAddr := testsupport.FreeAddr(t)
 	e := baseEnv(t).with(
 		"GRAFANA_CLOUD_PROMETHEUS_URL="+remoteWriteURL(prom),
 		"DYNOSCOPE_SCRAPE_TARGETS="+strings.Join(targets, ","),

@@ -86,7 +86,7 @@ func TestHostilePageDoesNotCostGoodSeries(t *testing.T) {
 	hostile := httptest.NewServer(mux)
 	t.Cleanup(hostile.Close)
 	good := newSeqTarget(t, 0)
-	statusAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	statusAddr := testsupport.FreeAddr(t)
 	p := start(t, baseEnv(t).with(
 		"GRAFANA_CLOUD_PROMETHEUS_URL="+remoteWriteURL(prom),
 		"DYNOSCOPE_SCRAPE_TARGETS="+strings.Join([]string{

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -67,7 +66,7 @@ func TestAgentSettings(t *testing.T) {
 	t.Run("series limit", func(t *testing.T) {
 		t.Parallel()
 		big := newSeqTarget(t, 300)
-		statusAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+		statusAddr := testsupport.FreeAddr(t)
 		p := start(t, baseEnv(t).with(
 			"DYNOSCOPE_APP=e2e-limit",
 			"GRAFANA_CLOUD_PROMETHEUS_URL="+remoteWriteURL(prom),

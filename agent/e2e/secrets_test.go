@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"encoding/base64"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -80,7 +79,7 @@ func TestNoSecretLeaks(t *testing.T) {
 
 	logFile := filepath.Join(t.TempDir(), "app.log")
 	require.NoError(t, os.WriteFile(logFile, nil, 0o600))
-	statusAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	statusAddr := testsupport.FreeAddr(t)
 	bin := dynoscope(t)
 	e := baseEnv(t).with(
 		"DYNOSCOPE_APP=secrets",

@@ -13,22 +13,17 @@ import (
 	"github.com/brainbytesai/dynoscope/agent/testsupport"
 )
 
-// logsEnv is the environment of a dynoscope that ships logs to recv and
-// nothing else.
+// logsEnv is the environment of a web.1 dynoscope that ships logs to recv
+// and nothing else.
 func logsEnv(t *testing.T, recvURL string, extra ...string) []string {
 	t.Helper()
-	return append([]string{
-		"PATH=/usr/local/bin:/usr/bin:/bin",
-		"HOME=" + t.TempDir(),
+	return baseEnv(t).without("DYNOSCOPE_PLATFORM").with(append([]string{
 		"DYNO=web.1",
 		"DYNOSCOPE_APP=logs-e2e",
 		"ENVIRONMENT=staging",
 		"GRAFANA_CLOUD_LOKI_URL=" + recvURL,
 		"DYNOSCOPE_SCRAPE_TARGETS=",
-		"DYNOSCOPE_STATUS_ADDR=",
-		"DYNOSCOPE_DRY_RUN=false",
-		"DYNOSCOPE_SOCKET=" + t.TempDir() + "/dynoscope.sock",
-	}, extra...)
+	}, extra...)...).list()
 }
 
 // TestSIGTERMToProcessGroupShipsTheAppsLastLines sends SIGTERM to every

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -51,7 +50,7 @@ func StartPrometheus(t testing.TB, extraArgs ...string) (baseURL string) {
 	}
 	var lastErr error
 	for range 3 { // a free port can be taken between finding and binding it
-		addr := prometheusAddr(t)
+		addr := FreeAddr(t)
 		args := withDefaults([]string{
 			"--web.enable-remote-write-receiver",
 			"--storage.tsdb.path=" + filepath.Join(dir, "data"),
@@ -144,17 +143,6 @@ func ready(ctx context.Context, baseURL string) bool {
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, resp.Body)
 	return resp.StatusCode == http.StatusOK
-}
-
-// prometheusAddr returns a 127.0.0.1 address with a port that was free a moment ago.
-func prometheusAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("free port: %v", err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // VectorSample is one element of an instant query's result.

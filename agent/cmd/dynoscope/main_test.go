@@ -247,10 +247,7 @@ func TestRunMetricsDisabled(t *testing.T) {
 	}))
 	t.Cleanup(remote.Close)
 	loki := testsupport.NewLokiReceiver(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	statusAddr := ln.Addr().String()
-	require.NoError(t, ln.Close())
+	statusAddr := testsupport.FreeAddr(t)
 	environ := testEnviron(t,
 		"ENABLE_METRICS=false",
 		"GRAFANA_CLOUD_PROMETHEUS_URL="+remote.URL+"/api/v1/write",
@@ -266,7 +263,7 @@ func TestRunMetricsDisabled(t *testing.T) {
 	go func() {
 		done <- run(context.Background(), []string{"run", "--", "cat"}, environ, stdio{stdinR, &out, &errOut})
 	}()
-	_, err = io.WriteString(stdinW, "ping\n")
+	_, err := io.WriteString(stdinW, "ping\n")
 	require.NoError(t, err)
 	require.Eventually(t, func() bool { return out.String() == "ping\n" }, 10*time.Second, 10*time.Millisecond)
 	require.Never(t, func() bool {

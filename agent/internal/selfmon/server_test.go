@@ -18,16 +18,6 @@ import (
 // syncBuffer collects output that is written and read at once.
 type syncBuffer = testsupport.Buffer
 
-// freeAddr returns a 127.0.0.1 address that was free a moment ago.
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := ln.Addr().String()
-	require.NoError(t, ln.Close())
-	return addr
-}
-
 func get(t testing.TB, url string) (int, string) {
 	t.Helper()
 	resp, err := http.Get(url)
@@ -41,7 +31,7 @@ func get(t testing.TB, url string) (int, string) {
 func TestServe(t *testing.T) {
 	reg := NewRegistry("1.2.3")
 	status := func() any { return map[string]any{"metrics": map[string]int{"queue_bytes": 42}, "ok": true} }
-	addr := freeAddr(t)
+	addr := testsupport.FreeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- Serve(ctx, addr, reg, status, slog.New(slog.DiscardHandler)) }()
